@@ -1,0 +1,177 @@
+"""Makespan on uneven runs: gyre on 2 workers vs fixed per-process stacks vs the ideal.
+
+    python benchmarks/makespan.py [--runs 12] [--repeats 3] [--min-events 70]
+
+Generates heavy-tailed run files (every run is at least ~1 s of CPU work in the detector
+example's three phases), then, interleaved in each repeat:
+
+- serial: every run's three phases one after another in this process (the total work W and
+  the longest run L, measured, not assumed);
+- gyre: ``start_pipeline`` on a LocalCluster of 2 single-threaded workers (the cluster is
+  started before the clock, as in a job that runs many pipelines; the cold figure with the
+  cluster start is printed too);
+- stacks: the home-grown way — runs sorted by file size, largest first, dealt back and
+  forth across 2 processes up front, each process working through its stack;
+- ideal: max(W / 2, L).
+
+Prints the medians and the ratios gyre/ideal and gyre/stacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples" / "detector"))
+
+from detector import make_pipeline  # noqa: E402
+from generate import simulate_events, write_run  # noqa: E402
+
+from gyre import start_pipeline  # noqa: E402
+from gyre.context import RunContext  # noqa: E402
+from gyre.progress import ProgressReporter  # noqa: E402
+from gyre.result import PhaseResult  # noqa: E402
+from gyre.seeding import run_generator  # noqa: E402
+
+
+def make_runs(directory: Path, n_runs: int, min_events: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    sizes = (min_events * (rng.pareto(1.5, size=n_runs) + 1.0)).astype(int)
+    sizes = np.minimum(sizes, 8 * min_events)
+    for run, n_events in enumerate(sizes, start=1):
+        traces, truth = simulate_events(np.random.default_rng([seed, run]), int(n_events))
+        write_run(directory / f"run_{run:04d}.h5", traces, truth, run)
+    return [int(s) for s in sizes]
+
+
+def process_run(workspace: Path, run_dir: Path, run: int) -> float:
+    """All three phases of one run in this process; returns the seconds it took."""
+    pipeline = make_pipeline(workspace, run_dir, seed=1)
+    started = time.perf_counter()
+    payload = PhaseResult({"run": run_dir / f"run_{run:04d}.h5"}, run=run)
+    for phase in pipeline.phases:
+        ctx = RunContext(
+            workspace=workspace,
+            run=run,
+            phase=phase.name,
+            rng=run_generator(1, phase.name, run),
+            progress=ProgressReporter(phase.name, run),
+            shared=phase.shared_data(workspace),
+        )
+        payload = phase.run(payload, ctx)
+    return time.perf_counter() - started
+
+
+def serial(workspace: Path, run_dir: Path, runs: list[int]) -> list[float]:
+    make_pipeline(workspace, run_dir).create_workspace()
+    make_pipeline(workspace, run_dir).create_assets()
+    return [process_run(workspace, run_dir, run) for run in runs]
+
+
+def _stack_worker(workspace: Path, run_dir: Path, stack: list[int]) -> None:
+    for run in stack:
+        process_run(workspace, run_dir, run)
+
+
+def stacks(workspace: Path, run_dir: Path, runs: list[int], n_procs: int = 2) -> float:
+    """Fixed stacks by file size, largest first, dealt back and forth (0,1,1,0,0,1,...)."""
+    make_pipeline(workspace, run_dir).create_workspace()
+    make_pipeline(workspace, run_dir).create_assets()
+    by_size = sorted(runs, key=lambda r: -(run_dir / f"run_{r:04d}.h5").stat().st_size)
+    assigned: list[list[int]] = [[] for _ in range(n_procs)]
+    for index, run in enumerate(by_size):
+        lap, position = divmod(index, n_procs)
+        assigned[position if lap % 2 == 0 else n_procs - 1 - position].append(run)
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    processes = [context.Process(target=_stack_worker, args=(workspace, run_dir, s)) for s in assigned]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="gyre makespan benchmark")
+    parser.add_argument("--runs", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min-events", type=int, default=70)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+
+    from distributed import Client, LocalCluster
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        run_dir = root / "runs"
+        run_dir.mkdir()
+        sizes = make_runs(run_dir, args.runs, args.min_events, args.seed)
+        runs = list(range(1, args.runs + 1))
+        print(f"{args.runs} runs, events per run: {sizes}")
+        figures: dict[str, list[float]] = {
+            "serial W": [],
+            "longest L": [],
+            "ideal": [],
+            "gyre": [],
+            "gyre cold": [],
+            "stacks": [],
+        }
+        for repeat in range(args.repeats):
+            times = serial(root / f"serial{repeat}", run_dir, runs)
+            work, longest = sum(times), max(times)
+            figures["serial W"].append(work)
+            figures["longest L"].append(longest)
+            figures["ideal"].append(max(work / 2, longest))
+
+            with (
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+                Client(cluster) as client,
+            ):
+                client.wait_for_workers(2)
+                started = time.perf_counter()
+                report = start_pipeline(
+                    make_pipeline(root / f"gyre{repeat}", run_dir),
+                    1,
+                    args.runs,
+                    client=client,
+                    disable_display=True,
+                )
+                figures["gyre"].append(time.perf_counter() - started)
+                assert report.ok, report.summary()
+
+            started = time.perf_counter()
+            report = start_pipeline(
+                make_pipeline(root / f"cold{repeat}", run_dir), 1, args.runs, n_procs=2, disable_display=True
+            )
+            figures["gyre cold"].append(time.perf_counter() - started)
+            assert report.ok, report.summary()
+
+            figures["stacks"].append(stacks(root / f"stacks{repeat}", run_dir, runs))
+            print(
+                f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in figures.items()),
+                flush=True,
+            )
+
+    median = {k: statistics.median(v) for k, v in figures.items()}
+    print()
+    print(f"{'measure':<12} {'median s':>9}")
+    for key, value in median.items():
+        print(f"{key:<12} {value:>9.2f}")
+    print()
+    print(f"gyre/ideal        {median['gyre'] / median['ideal']:.3f}   (target <= 1.15)")
+    print(f"gyre/stacks       {median['gyre'] / median['stacks']:.3f}")
+    print(f"gyre cold/ideal   {median['gyre cold'] / median['ideal']:.3f}   (includes starting the cluster)")
+    print(f"stacks/ideal      {median['stacks'] / median['ideal']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""gyre: phase-structured scientific analysis over HDF5 run files, on dask.
+
+Write a :class:`Phase` once, chain phases in a :class:`Pipeline`, and call
+:func:`start_pipeline` with a run range: on this process, a local cluster, an MPI
+allocation or an existing scheduler.
+"""
+
+from __future__ import annotations
+
+from .context import RunContext
+from .errors import (
+    AssetError,
+    BadRunFileError,
+    ClusterError,
+    ConfigError,
+    GyreError,
+    InvalidResultError,
+    MissingArtifactError,
+    NoRunsError,
+    PhaseFailed,
+    RunError,
+    SchemaMismatchError,
+)
+from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
+from .execution.mpi import MPIModel
+from .io import EventChunk, iter_chunks, open_run, write_artifact
+from .launch import generate_assets, start_pipeline
+from .outcome import TaskOutcome
+from .phase import Phase
+from .pipeline import Pipeline
+from .progress import ProgressReporter
+from .report import PipelineReport
+from .result import PhaseResult
+from .results import open_artifacts, report_dataset
+from .runs import RunFile, RunSelection, discover_runs
+from .schema import Schema
+from .steps import (
+    Placeholder,
+    SchemaConflictError,
+    Step,
+    StepDefinitionError,
+    StepFunction,
+    StepRecord,
+    StepResultError,
+    Workflow,
+    WorkflowReport,
+)
+from .stream import (
+    Stage,
+    StageFailed,
+    Stream,
+    StreamClosed,
+    StreamEmpty,
+    StreamError,
+    StreamFull,
+    StreamResult,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssetError",
+    "BadRunFileError",
+    "ClientModel",
+    "ClusterError",
+    "ConfigError",
+    "EventChunk",
+    "ExecutionModel",
+    "GyreError",
+    "InvalidResultError",
+    "LocalModel",
+    "MPIModel",
+    "MissingArtifactError",
+    "NoRunsError",
+    "Phase",
+    "PhaseFailed",
+    "PhaseResult",
+    "Pipeline",
+    "PipelineReport",
+    "Placeholder",
+    "ProgressReporter",
+    "RunContext",
+    "RunError",
+    "RunFile",
+    "RunSelection",
+    "SchedulerModel",
+    "Schema",
+    "SchemaConflictError",
+    "SchemaMismatchError",
+    "Stage",
+    "StageFailed",
+    "Step",
+    "StepDefinitionError",
+    "StepFunction",
+    "StepRecord",
+    "StepResultError",
+    "Stream",
+    "StreamClosed",
+    "StreamEmpty",
+    "StreamError",
+    "StreamFull",
+    "StreamResult",
+    "SyncModel",
+    "TaskOutcome",
+    "Workflow",
+    "WorkflowReport",
+    "__version__",
+    "discover_runs",
+    "generate_assets",
+    "iter_chunks",
+    "open_artifacts",
+    "open_run",
+    "report_dataset",
+    "start_pipeline",
+    "write_artifact",
+]

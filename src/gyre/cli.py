@@ -1,0 +1,169 @@
+"""The ``gyre`` command: init, assets, validate, graph, run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import GyreError
+from .execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
+from .loader import load_pipeline
+from .runs import discover_runs, parse_run_list
+
+__all__ = ["main"]
+
+TEMPLATE = Path(__file__).resolve().parent / "workspace_template"
+
+
+def _run_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition("-")
+    try:
+        first = int(low)
+        last = int(high) if sep else first
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"run range {text!r} is not like 1-400 or 7") from exc
+    if first > last:
+        raise argparse.ArgumentTypeError(f"run range {text!r} is reversed")
+    return first, last
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gyre", description="Phase-structured analysis over HDF5 run files on dask.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline over a range of runs")
+    run.add_argument("pipeline", help="path/to/module.py:name or package.module:name")
+    run.add_argument("--runs", type=_run_range, required=True, help="inclusive range, e.g. 1-400")
+    run.add_argument("--skip", default="", help="runs to leave out, e.g. 7,9,20-25")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--procs", type=int, default=None, help="local worker processes (default 1)")
+    where.add_argument("--mpi", action="store_true", help="under mpiexec via dask-mpi")
+    where.add_argument("--scheduler-file", type=Path, help="connect to the scheduler that wrote this file")
+    where.add_argument("--address", help="connect to the scheduler at this address")
+    where.add_argument("--sync", action="store_true", help="in this process, exceptions into the debugger")
+    run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
+    run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+
+    assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
+    assets.add_argument("pipeline")
+
+    validate = sub.add_parser("validate", help="check schemas and show what would run (computes nothing)")
+    validate.add_argument("pipeline")
+    validate.add_argument("--runs", type=_run_range, default=None)
+
+    graph = sub.add_parser("graph", help="print the phase/run graph")
+    graph.add_argument("pipeline")
+    graph.add_argument("--runs", type=_run_range, required=True)
+    graph.add_argument("--format", choices=["dot"], default="dot")
+
+    init = sub.add_parser("init", help="copy a starting workspace (pipeline module, config, batch scripts)")
+    init.add_argument("directory", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gyre`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    logging.getLogger("gyre").addHandler(handler)
+    try:
+        return int(_dispatch(args))
+    except GyreError as exc:
+        print(f"gyre: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        return _init(args.directory)
+    pipeline = load_pipeline(args.pipeline)
+    if getattr(args, "seed", None) is not None:
+        pipeline.seed = args.seed
+    if args.command == "assets":
+        from .launch import generate_assets
+
+        for directory in generate_assets(pipeline):
+            print(f"assets ready in {directory}")
+        return 0
+    if args.command == "validate":
+        return _validate(pipeline, args.runs)
+    if args.command == "graph":
+        from .graph import compile_chains, to_dot
+
+        selection = discover_runs(pipeline.trace_path, *args.runs, pattern=pipeline.run_pattern)
+        chains = compile_chains(pipeline, selection, seed=pipeline.seed or 0, token="graph")
+        sys.stdout.write(to_dot(chains, name=pipeline.name))
+        return 0
+    return _run(pipeline, args)
+
+
+def _model(args: argparse.Namespace) -> ExecutionModel:
+    if args.sync:
+        return SyncModel()
+    if args.mpi:
+        from .execution.mpi import MPIModel
+
+        return MPIModel()
+    if args.scheduler_file is not None:
+        return SchedulerModel(scheduler_file=args.scheduler_file)
+    if args.address:
+        return SchedulerModel(address=args.address)
+    return LocalModel(args.procs or 1)
+
+
+def _run(pipeline: object, args: argparse.Namespace) -> int:
+    from .launch import start_pipeline
+    from .pipeline import Pipeline
+
+    assert isinstance(pipeline, Pipeline)
+    report = start_pipeline(
+        pipeline,
+        args.runs[0],
+        args.runs[1],
+        disable_display=args.no_display,
+        runs_to_skip=parse_run_list(args.skip),
+        cluster=_model(args),
+        fail_fast=args.fail_fast,
+    )
+    if report.ok:
+        return 0
+    print(f"gyre: {report.summary()}", file=sys.stderr)
+    return 1
+
+
+def _validate(pipeline: object, runs: tuple[int, int] | None) -> int:
+    from .pipeline import Pipeline
+
+    assert isinstance(pipeline, Pipeline)
+    pipeline.validate()
+    print(f"pipeline {pipeline.name}: schemas fit")
+    for phase, active in zip(pipeline.phases, pipeline.active):
+        print(f"  {phase.name:<20} {'compute' if active else 'cached (inactive)'}")
+    if runs is not None:
+        selection = discover_runs(pipeline.trace_path, *runs, pattern=pipeline.run_pattern)
+        print(f"runs {runs[0]}-{runs[1]}: {len(selection.found)} found, {len(selection.missing)} missing")
+        if selection.missing:
+            print(f"  missing: {', '.join(map(str, selection.missing))}")
+    return 0
+
+
+def _init(directory: Path) -> int:
+    if directory.exists() and any(directory.iterdir()):
+        print(f"gyre: error: {directory} exists and is not empty", file=sys.stderr)
+        return 2
+    shutil.copytree(TEMPLATE, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"new gyre workspace in {directory}: edit pipeline.py and config.toml, then")
+    print(f"  gyre run {directory / 'pipeline.py'}:pipeline --runs 1-10 --procs 2")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The driver loop: submit run chains through an engine, a bounded window at a time, and collect outcomes."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .execution.base import Completed, Engine
+from .graph import RunChain
+from .outcome import TaskOutcome
+from .tasks import execute_phase
+
+__all__ = ["Driver", "Listener"]
+
+log = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    """Something that watches outcomes as they arrive (the display, the dashboard page, ...)."""
+
+    def task_done(self, outcome: TaskOutcome) -> None:
+        """Called in the driver for every (phase, run) as soon as its outcome is known."""
+
+
+@dataclass
+class _ChainState:
+    chain: RunChain
+    outcomes: dict[int, TaskOutcome] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes.values())
+
+    @property
+    def complete(self) -> bool:
+        return len(self.outcomes) == len(self.chain.tasks)
+
+
+class Driver:
+    """Runs chains on an engine and returns one outcome per (phase, run).
+
+    At most ``window`` runs are in flight at once (``None``: all); the next chain, in the
+    given order (largest run first), is submitted as soon as one completes, so the
+    scheduler's and the driver's memory stay flat as the run count grows. With
+    ``fail_fast`` the first failure cancels everything not yet finished.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        chains: Sequence[RunChain],
+        *,
+        window: int | None = None,
+        fail_fast: bool = False,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.engine = engine
+        self.window = len(chains) if window is None else max(1, window)
+        self.fail_fast = fail_fast
+        self.listeners = list(listeners)
+        self._queue = deque(chains)
+        self._where: dict[str, tuple[_ChainState, int]] = {}
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self.outcomes: list[TaskOutcome] = []
+        self.cancelled = False
+
+    def run(self) -> list[TaskOutcome]:
+        """Submit, collect and return every outcome (in completion order)."""
+        for _ in range(min(self.window, len(self._queue))):
+            self._submit_next()
+        for completed in self.engine.completed():
+            state, index = self._where.pop(completed.key)
+            outcome = self._outcome(completed, state, index)
+            state.outcomes[index] = outcome
+            self._record(outcome)
+            if state.complete:
+                self._in_flight -= 1
+                if self._queue and not self.cancelled:
+                    self._submit_next()
+            if self.fail_fast and outcome.status == "failed" and not self.cancelled:
+                self._cancel(f"fail_fast: run {outcome.run} failed in phase {outcome.phase}")
+        return self.outcomes
+
+    def cancel(self, reason: str) -> None:
+        """Stop submitting and cancel what is in flight; unfinished (phase, run)s are marked skipped."""
+        self._cancel(reason)
+
+    def _submit_next(self) -> None:
+        chain = self._queue.popleft()
+        state = _ChainState(chain)
+        upstream: Any = chain.payload
+        for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
+            upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
+            self._where[key] = (state, index)
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _outcome(self, completed: Completed, state: _ChainState, index: int) -> TaskOutcome:
+        spec = state.chain.tasks[index]
+        if completed.error is None and isinstance(completed.value, TaskOutcome):
+            return completed.value
+        if state.failed or any(o.status == "skipped" for o in state.outcomes.values()):
+            return TaskOutcome(
+                phase=spec.phase.name,
+                run=spec.run,
+                status="skipped",
+                error="skipped: an earlier phase of this run failed",
+                lineage=spec.lineage,
+            )
+        error = completed.error
+        message = f"{type(error).__name__}: {error}" if error is not None else f"unexpected value {completed.value!r}"
+        if type(error).__name__ == "KilledWorker":
+            message = (
+                f"the worker running phase {spec.phase.name!r} on run {spec.run} died repeatedly "
+                f"(out of memory or a crash in compiled code?): {error}"
+            )
+        elif type(error).__name__ == "CancelledError":
+            return TaskOutcome(
+                phase=spec.phase.name,
+                run=spec.run,
+                status="skipped",
+                error="skipped: cancelled",
+                lineage=spec.lineage,
+            )
+        log.error("phase %s on run %d ended without an outcome: %s", spec.phase.name, spec.run, message)
+        return TaskOutcome(
+            phase=spec.phase.name,
+            run=spec.run,
+            status="failed",
+            error=message,
+            error_type=type(error).__name__ if error is not None else None,
+            lineage=spec.lineage,
+        )
+
+    def _record(self, outcome: TaskOutcome) -> None:
+        self.outcomes.append(outcome)
+        for listener in self.listeners:
+            listener.task_done(outcome)
+
+    def _cancel(self, reason: str) -> None:
+        self.cancelled = True
+        log.warning("cancelling the remaining work: %s", reason)
+        self.engine.cancel()
+        for state, index in list(self._where.values()):
+            if index not in state.outcomes:
+                spec = state.chain.tasks[index]
+                outcome = TaskOutcome(
+                    phase=spec.phase.name,
+                    run=spec.run,
+                    status="skipped",
+                    error=f"skipped: {reason}",
+                    lineage=spec.lineage,
+                )
+                state.outcomes[index] = outcome
+                self._record(outcome)
+        self._where.clear()
+        while self._queue:
+            chain = self._queue.popleft()
+            for spec in chain.tasks:
+                self._record(
+                    TaskOutcome(
+                        phase=spec.phase.name,
+                        run=spec.run,
+                        status="skipped",
+                        error=f"skipped: {reason}",
+                        lineage=spec.lineage,
+                    )
+                )

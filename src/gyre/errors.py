@@ -1,0 +1,100 @@
+"""The exceptions gyre raises, in one tree.
+
+::
+
+    GyreError                     every error gyre raises on purpose
+    ├── ConfigError               a pipeline, run range or option that cannot work
+    │   └── NoRunsError           a run range in which no run file exists
+    ├── SchemaMismatchError       two consecutive phases whose schemas do not fit
+    ├── AssetError                a phase's create_assets returned False or raised
+    ├── ClusterError              an execution model that could not start or connect
+    └── RunError                  one (phase, run) could not be completed
+        ├── PhaseFailed           the phase's own code raised
+        ├── MissingArtifactError  an inactive phase's cached artifact does not exist
+        ├── InvalidResultError    a phase returned something that is not a usable PhaseResult
+        └── BadRunFileError       a run file that is unreadable or lacks a needed dataset
+
+A ``RunError`` never escapes ``start_pipeline``: it fails that run's chain and is
+recorded in the report. The others stop the pipeline before any run is computed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AssetError",
+    "BadRunFileError",
+    "ClusterError",
+    "ConfigError",
+    "GyreError",
+    "InvalidResultError",
+    "MissingArtifactError",
+    "NoRunsError",
+    "PhaseFailed",
+    "RunError",
+    "SchemaMismatchError",
+]
+
+
+class GyreError(Exception):
+    """Base class of every error gyre raises on purpose."""
+
+
+class ConfigError(GyreError):
+    """A pipeline, run range or option that cannot work as given."""
+
+
+class NoRunsError(ConfigError):
+    """A run range in which no run file exists."""
+
+
+class SchemaMismatchError(GyreError):
+    """Two consecutive phases whose schemas do not fit together."""
+
+    def __init__(self, message: str, *, producer: str, consumer: str) -> None:
+        super().__init__(message)
+        self.producer = producer
+        self.consumer = consumer
+
+
+class AssetError(GyreError):
+    """A phase could not build its assets."""
+
+    def __init__(self, message: str, *, phase: str) -> None:
+        super().__init__(message)
+        self.phase = phase
+
+
+class ClusterError(GyreError):
+    """An execution model that could not start, connect or shut down."""
+
+
+class RunError(GyreError):
+    """One (phase, run) could not be completed; recorded in the report."""
+
+    def __init__(self, message: str, *, phase: str, run: int) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.run = run
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_run_error, (type(self), str(self), self.phase, self.run))
+
+
+def _rebuild_run_error(cls: type[RunError], message: str, phase: str, run: int) -> RunError:
+    return cls(message, phase=phase, run=run)
+
+
+class PhaseFailed(RunError):
+    """The phase's own ``run`` raised; the original exception is the ``__cause__``."""
+
+
+class MissingArtifactError(RunError):
+    """An inactive (cached) phase's artifact does not exist."""
+
+
+class InvalidResultError(RunError):
+    """A phase returned something that is not a usable ``PhaseResult``."""
+
+
+class BadRunFileError(RunError):
+    """A run file that cannot be read or lacks a dataset the first phase needs."""

@@ -1,0 +1,74 @@
+"""The two small classes every execution model is built from.
+
+An :class:`ExecutionModel` says *where* tasks run (in this process, a local cluster, an MPI
+allocation, a scheduler someone else started). Opening it yields an :class:`Engine`, the one
+interface the driver uses: submit a task that may depend on earlier ones, and iterate the
+tasks as they complete, including those submitted while iterating.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["Completed", "Engine", "ExecutionModel"]
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A task that finished: its value, or the error that ended it (a dead worker, a cancel)."""
+
+    key: str
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Engine(ABC):
+    """A running place to execute tasks, open for the length of one pipeline."""
+
+    #: the distributed client behind the engine, ``None`` when tasks run in this process
+    client: Client | None = None
+    #: where the dask dashboard is served, if it is
+    dashboard_link: str | None = None
+    #: ``True`` when exceptions of phases should propagate to the caller (debugging)
+    raise_errors: bool = False
+
+    @abstractmethod
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, priority: int = 0) -> Any:
+        """Schedule ``fn(*args)``; handles returned by earlier submits may appear in ``args``."""
+
+    @abstractmethod
+    def completed(self) -> Iterator[Completed]:
+        """Yield tasks as they complete until none is left, including tasks submitted meanwhile."""
+
+    @abstractmethod
+    def run_everywhere(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in every process that executes tasks (best effort)."""
+
+    @property
+    def n_threads(self) -> int:
+        """How many tasks can run at once."""
+        return 1
+
+    def cancel(self) -> None:  # noqa: B027 - optional for engines
+        """Stop pending tasks (interruption); finished work is kept."""
+
+
+class ExecutionModel(ABC):
+    """Where a pipeline's tasks run; ``open()`` starts or connects, and cleans up on exit."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def open(self) -> AbstractContextManager[Engine]:
+        """Start (or connect to) the place tasks run; closing it releases what it started."""
+
+    def describe(self) -> str:
+        """One line for logs and the report."""
+        return self.name

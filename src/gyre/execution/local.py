@@ -1,0 +1,78 @@
+"""A ``LocalCluster`` of single-threaded worker processes on this machine: the default."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import ClusterError
+from .base import Engine, ExecutionModel
+from .futures import FuturesEngine
+
+__all__ = ["LocalModel"]
+
+log = logging.getLogger(__name__)
+
+
+class LocalModel(ExecutionModel):
+    """Start a ``LocalCluster`` with ``n_procs`` worker processes for the pipeline, close it after.
+
+    The dashboard binds to 127.0.0.1 on a free port unless ``dashboard_address`` says
+    otherwise (``None`` disables it).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        n_procs: int = 1,
+        *,
+        threads_per_worker: int = 1,
+        memory_limit: str | float | None = "auto",
+        dashboard_address: str | None = "127.0.0.1:0",
+        local_directory: str | Path | None = None,
+    ) -> None:
+        if n_procs < 1:
+            raise ClusterError(f"n_procs must be at least 1, got {n_procs}")
+        self.n_procs = n_procs
+        self.threads_per_worker = threads_per_worker
+        self.memory_limit = memory_limit
+        self.dashboard_address = dashboard_address
+        self.local_directory = local_directory
+
+    def describe(self) -> str:
+        return f"local ({self.n_procs} worker processes × {self.threads_per_worker} thread)"
+
+    @contextmanager
+    def open(self) -> Iterator[Engine]:
+        from distributed import Client, LocalCluster
+
+        dashboard = self.dashboard_address
+        if dashboard is not None and importlib.util.find_spec("bokeh") is None:
+            log.info("bokeh is not installed: the dask dashboard is off (pip install 'gyre[dashboard]')")
+            dashboard = None
+        options: dict[str, Any] = {}
+        if self.local_directory is not None:
+            options["local_directory"] = str(self.local_directory)
+        try:
+            cluster = LocalCluster(
+                n_workers=self.n_procs,
+                threads_per_worker=self.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=dashboard,
+                memory_limit=self.memory_limit,
+                **options,
+            )
+        except Exception as exc:
+            raise ClusterError(f"could not start a local cluster of {self.n_procs} workers: {exc}") from exc
+        try:
+            with Client(cluster) as client:
+                client.wait_for_workers(self.n_procs, timeout=120)
+                yield FuturesEngine(client)
+        finally:
+            cluster.close()

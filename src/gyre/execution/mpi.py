@@ -1,0 +1,354 @@
+"""Running under ``mpiexec`` through dask-mpi: rank 0 the scheduler, rank 1 the driver, the rest workers.
+
+Every rank runs the same script. When it reaches ``MPIModel.open()`` (inside
+``start_pipeline``), the ranks split up:
+
+- rank 0 starts the dask scheduler (and its dashboard),
+- ranks 2 and up start one dask worker each,
+- rank 1 returns into the script as the driver, connects a client, waits until every
+  worker has joined and yields the engine that ``start_pipeline`` submits tasks to.
+
+When the driver leaves the ``with`` block, normally or through an exception, it shuts the
+scheduler and the workers down, and the scheduler and worker ranks leave the process with
+status 0: ``open()`` never yields on them, so code after ``start_pipeline`` runs on the driver
+only. All ranks then meet at a last non-blocking barrier; if the others do not arrive within
+``shutdown_timeout`` seconds the driver calls ``MPI_Abort``, so a broken job ends with a
+non-zero status instead of hanging until its walltime. An MPI world is used once: a process
+can open an ``MPIModel`` a single time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ..errors import ClusterError
+from .base import Engine, ExecutionModel
+from .futures import FuturesEngine
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["MPIModel", "install_abort_on_error", "launched_by_mpiexec"]
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_RANK = 0
+DRIVER_RANK = 1
+MIN_WORLD_SIZE = 3
+
+# what MPI launchers put into each rank's environment: the world size
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+# MPI is initialised once per process and the other ranks leave after the first cluster:
+# remember the processes (by pid) that have used their world, so a second open() fails clearly.
+_USED_BY_PIDS: set[int] = set()
+# ... and those whose ranks all met after the shutdown: an error raised later needs no abort.
+_RELEASED_PIDS: set[int] = set()
+
+
+class MPIModel(ExecutionModel):
+    """A dask cluster made of the ranks of an ``mpiexec`` job (``mpiexec -n N``, N ≥ 3).
+
+    Parameters
+    ----------
+    threads_per_worker
+        Threads of each worker (one task per thread).
+    memory_limit
+        Memory of each worker before it spills and is restarted: bytes, a fraction of the
+        machine, a string like ``"4GB"`` or ``"auto"``.
+    interface
+        Network interface for the scheduler and workers, e.g. ``"ib0"``; ``None`` lets dask choose.
+    local_directory
+        Where workers keep spilled data; a node-local scratch directory is best.
+    dashboard_address
+        Where rank 0 serves the dask dashboard; ``127.0.0.1:0`` (the default) is a free port on
+        the loopback of rank 0's node, reached with an SSH tunnel. ``None`` turns it off.
+    worker_class
+        Dotted name of the worker class (``"distributed.Nanny"`` restarts dying workers).
+    worker_options
+        Further keyword arguments for every worker; each worker's own small HTTP server
+        (``dashboard_address``) binds to 127.0.0.1 unless these say otherwise.
+    worker_timeout
+        Seconds the driver waits for all N-2 workers before failing with ``ClusterError``.
+    shutdown_timeout
+        Seconds the driver waits for the other ranks to end before aborting the MPI job.
+    """
+
+    name = "mpi"
+    #: ``open()`` returns on one process only (the driver): callers should open it before
+    #: any side effect (workspace, assets), which would otherwise happen on every rank
+    splits_processes = True
+
+    def __init__(
+        self,
+        *,
+        threads_per_worker: int = 1,
+        memory_limit: str | float | None = "auto",
+        interface: str | None = None,
+        local_directory: str | Path | None = None,
+        dashboard_address: str | None = "127.0.0.1:0",
+        worker_class: str = "distributed.Worker",
+        worker_options: Mapping[str, Any] | None = None,
+        worker_timeout: float = 120.0,
+        shutdown_timeout: float = 60.0,
+    ) -> None:
+        if threads_per_worker < 1:
+            raise ClusterError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
+        if worker_timeout <= 0 or shutdown_timeout <= 0:
+            raise ClusterError("worker_timeout and shutdown_timeout must be positive numbers of seconds")
+        self.threads_per_worker = threads_per_worker
+        self.memory_limit = memory_limit
+        self.interface = interface
+        self.local_directory = local_directory
+        self.dashboard_address = dashboard_address
+        self.worker_class = worker_class
+        self.worker_options = {"dashboard_address": "127.0.0.1:0", **(worker_options or {})}
+        self.worker_timeout = worker_timeout
+        self.shutdown_timeout = shutdown_timeout
+        if launched_by_mpiexec():
+            install_abort_on_error()
+        #: the host name of every rank, known once the model is open
+        self.hosts: list[str] = []
+        #: the dashboard port on rank 0's host, if it is served
+        self.dashboard_port: int | None = None
+
+    @property
+    def world_size(self) -> int | None:
+        """How many MPI ranks the job has; ``None`` until the model is open."""
+        return len(self.hosts) or None
+
+    @property
+    def n_workers(self) -> int | None:
+        """How many dask workers the job has (world size - 2); ``None`` until the model is open."""
+        return None if not self.hosts else len(self.hosts) - 2
+
+    def describe(self) -> str:
+        """One line: the world size, the workers and where rank 0 (scheduler, dashboard) runs."""
+        if not self.hosts:
+            return "mpi (dask-mpi under mpiexec: rank 0 scheduler, rank 1 driver, ranks ≥ 2 workers)"
+        n_hosts = len(set(self.hosts))
+        text = (
+            f"mpi ({len(self.hosts)} ranks on {n_hosts} host{'s' if n_hosts > 1 else ''}: "
+            f"scheduler on rank 0 at {self.hosts[SCHEDULER_RANK]}, driver on rank 1, "
+            f"{len(self.hosts) - 2} workers x {self.threads_per_worker} thread"
+        )
+        if self.dashboard_port is not None:
+            text += f"; dashboard on {self.hosts[SCHEDULER_RANK]} at 127.0.0.1:{self.dashboard_port}"
+        return text + ")"
+
+    @contextmanager
+    def open(self) -> Iterator[Engine]:
+        """Split the MPI world into scheduler, driver and workers; yields only on the driver."""
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        size, rank = comm.Get_size(), comm.Get_rank()
+        if size < MIN_WORLD_SIZE:
+            raise ClusterError(
+                f"mpi execution found {size} MPI rank{'s' if size != 1 else ''}, needs at least "
+                f"{MIN_WORLD_SIZE}: one for the scheduler, one for the driver and one or more for workers. "
+                f"Start it with e.g. `mpiexec -n {MIN_WORLD_SIZE + 1} python pipeline.py` (2 workers)"
+                + (" — was the script started with mpiexec at all?" if size == 1 else "")
+            )
+        if os.getpid() in _USED_BY_PIDS:
+            raise ClusterError(
+                "this MPI job already ran a pipeline and its scheduler and workers are gone: "
+                "open an MPIModel once per mpiexec job"
+            )
+        _USED_BY_PIDS.add(os.getpid())
+        self.hosts = list(comm.allgather(socket.gethostname()))
+        if rank == DRIVER_RANK:
+            with self._drive(comm) as engine:
+                yield engine
+        else:
+            self._serve(comm)
+            comm.Ibarrier().Wait()
+            sys.exit(0)
+
+    def _initialize(self, comm: Any) -> bool:
+        from dask_mpi import initialize
+
+        dashboard = self.dashboard_address is not None
+        if dashboard and importlib.util.find_spec("bokeh") is None:
+            if comm.Get_rank() == SCHEDULER_RANK:
+                log.info("bokeh is not installed: the dask dashboard is off (pip install 'gyre[dashboard]')")
+            dashboard = False
+        return bool(
+            initialize(
+                interface=self.interface,
+                nthreads=self.threads_per_worker,
+                local_directory=None if self.local_directory is None else str(self.local_directory),
+                memory_limit=self.memory_limit,
+                dashboard=dashboard,
+                dashboard_address=self.dashboard_address or ":0",
+                worker_class=self.worker_class,
+                worker_options=self.worker_options,
+                comm=comm,
+                exit=False,
+            )
+        )
+
+    def _serve(self, comm: Any) -> None:
+        """Be the scheduler (rank 0) or a worker (ranks ≥ 2) until the driver shuts the cluster down.
+
+        A role that fails aborts the whole job: the other ranks may be waiting for this one in
+        an MPI call (the scheduler's address) that would otherwise never return.
+        """
+        role = "scheduler" if comm.Get_rank() == SCHEDULER_RANK else "worker"
+        try:
+            self._initialize(comm)
+        except BaseException:
+            log.exception("rank %d: the dask %s failed, aborting the MPI job", comm.Get_rank(), role)
+            _abort(comm)
+        log.debug("rank %d: the dask %s has shut down", comm.Get_rank(), role)
+
+    @contextmanager
+    def _drive(self, comm: Any) -> Iterator[Engine]:
+        import dask
+        from distributed import Client
+
+        previous = dask.config.get("scheduler_address", default=None)
+        self._initialize(comm)
+        address = dask.config.get("scheduler_address")
+        client: Client | None = None
+        try:
+            client = Client(address, timeout=self.worker_timeout)
+            self._wait_for_workers(client)
+            engine = FuturesEngine(client)
+            self._announce_dashboard(client, engine)
+            yield engine
+        finally:
+            _shut_down(client, address)
+            _restore_scheduler_address(previous)
+            if not _wait_for_ranks(comm, self.shutdown_timeout):
+                failure = sys.exc_info()[1]
+                if failure is not None:
+                    log.error("the driver failed: %s", failure, exc_info=failure)
+                log.error(
+                    "the scheduler and worker ranks did not end within %g s of the shutdown: aborting "
+                    "the MPI job so that it does not hang",
+                    self.shutdown_timeout,
+                )
+                _abort(comm)
+            _RELEASED_PIDS.add(os.getpid())
+
+    def _wait_for_workers(self, client: Client) -> None:
+        expected = len(self.hosts) - 2
+        try:
+            client.wait_for_workers(expected, timeout=self.worker_timeout)
+        except TimeoutError as exc:
+            found = len(client.nthreads())
+            raise ClusterError(
+                f"only {found} of {expected} dask workers joined the scheduler within "
+                f"{self.worker_timeout:g} s (ranks 2..{len(self.hosts) - 1} each start one): check the "
+                "worker ranks' errors in the job log, or raise worker_timeout for slow starts"
+            ) from exc
+        log.info("%s", self.describe())
+
+    def _announce_dashboard(self, client: Client, engine: Engine) -> None:
+        services = client.scheduler_info().get("services", {})
+        port = services.get("dashboard")
+        if port is None:
+            return
+        self.dashboard_port = int(port)
+        host = self.hosts[SCHEDULER_RANK]
+        bound = (self.dashboard_address or "").rsplit(":", 1)[0]
+        if bound in ("127.0.0.1", "localhost"):
+            engine.dashboard_link = f"http://127.0.0.1:{port}/status"
+            log.info(
+                "dask dashboard on %s (rank 0) at http://127.0.0.1:%s/status; from your own machine: "
+                "ssh -L 8787:127.0.0.1:%s -J <login-node> %s, then open http://localhost:8787/status",
+                host,
+                port,
+                port,
+                host,
+            )
+        else:
+            engine.dashboard_link = f"http://{host}:{port}/status"
+
+
+def _shut_down(client: Client | None, address: str) -> None:
+    """Close the scheduler and its workers; errors are logged (the barrier decides what follows)."""
+    from distributed import Client
+
+    try:
+        if client is None:
+            client = Client(address, timeout=10)
+        client.shutdown()
+    except Exception as exc:  # noqa: BLE001 - one unit: the shutdown; the barrier catches the rest
+        log.warning("could not shut the dask cluster down cleanly: %s", exc)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _restore_scheduler_address(previous: str | None) -> None:
+    """dask-mpi sets ``scheduler_address`` globally; it points at a dead scheduler now."""
+    import dask
+
+    if previous is None:
+        dask.config.config.pop("scheduler_address", None)
+    else:
+        dask.config.set(scheduler_address=previous)
+
+
+def _wait_for_ranks(comm: Any, timeout: float) -> bool:
+    """Meet the other ranks at the last barrier; ``False`` if they do not arrive in time."""
+    request = comm.Ibarrier()
+    deadline = time.monotonic() + timeout
+    while not request.Test():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _abort(comm: Any) -> NoReturn:
+    """End every rank of the job now, with status 1 (``MPI_Abort`` may return before it acts)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    comm.Abort(1)
+    os._exit(1)
+
+
+def launched_by_mpiexec() -> bool:
+    """Whether this process is one rank of several started by an MPI launcher (mpiexec, srun)."""
+    for variable in _LAUNCHER_SIZE_VARIABLES:
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+def install_abort_on_error() -> None:
+    """Make an uncaught exception in this rank end the whole MPI job with status 1.
+
+    Without it, a rank that fails while the others wait for it in an MPI call (a
+    different rank failing before ``start_pipeline`` opens the cluster, say) leaves the job
+    hanging until its walltime. The traceback is printed first, as usual. Installing it
+    twice is harmless; ``python -m mpi4py script.py`` does the same for a whole script.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "_gyre_aborts", False):
+        return
+
+    def abort_on_error(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+        previous(kind, error, traceback)
+        if os.getpid() in _RELEASED_PIDS:  # this rank already ended its part cleanly
+            return
+        from mpi4py import MPI
+
+        if not MPI.Is_finalized():
+            _abort(MPI.COMM_WORLD)
+
+    abort_on_error._gyre_aborts = True  # type: ignore[attr-defined]
+    sys.excepthook = abort_on_error

@@ -1,0 +1,101 @@
+"""Compile a pipeline over runs into tasks: one per (phase, run), chained per run, largest run first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .pipeline import Pipeline
+from .result import PhaseResult
+from .runs import RunFile, RunSelection
+from .tasks import TaskSpec, execute_phase
+
+__all__ = ["RunChain", "compile_chains", "task_key", "to_dask_graph", "to_dot"]
+
+
+def task_key(phase: str, token: str, run: int) -> str:
+    """The dask key of a (phase, run): ``<phase>-<token>-<run>``; the dashboard groups it under ``<phase>``."""
+    return f"{phase}-{token}-{run}"
+
+
+@dataclass(frozen=True)
+class RunChain:
+    """The tasks of one run, in phase order, with the run's scheduling priority and input payload."""
+
+    run: RunFile
+    tasks: tuple[TaskSpec, ...]
+    keys: tuple[str, ...]
+    priority: int
+
+    @property
+    def payload(self) -> PhaseResult:
+        """What the first phase receives: the run file."""
+        return PhaseResult(artifacts={"run": self.run.path}, run=self.run.run)
+
+
+def compile_chains(
+    pipeline: Pipeline,
+    selection: RunSelection,
+    *,
+    seed: int,
+    token: str,
+    raise_errors: bool = False,
+    lineage: Sequence[str] = (),
+) -> list[RunChain]:
+    """One chain per found run, ordered largest run first (longest-processing-time first).
+
+    An active phase becomes a compute task, an inactive one a cheap task that resolves its
+    cached artifact. The priority falls with the run's size rank, so the scheduler starts
+    the largest runs first and finishes a started run before smaller ones.
+    """
+    ordered = selection.largest_first()
+    first_schema = pipeline.phases[0].incoming_schema if pipeline.active[0] else None
+    chains = []
+    for rank, run in enumerate(ordered):
+        specs = tuple(
+            TaskSpec(
+                phase=phase,
+                run=run.run,
+                compute=active,
+                workspace=pipeline.workspace_path,
+                seed=seed,
+                token=token,
+                lineage=tuple(lineage),
+                run_file_schema=first_schema if index == 0 else None,
+                raise_errors=raise_errors,
+            )
+            for index, (phase, active) in enumerate(zip(pipeline.phases, pipeline.active))
+        )
+        keys = tuple(task_key(spec.phase.name, token, run.run) for spec in specs)
+        chains.append(RunChain(run=run, tasks=specs, keys=keys, priority=len(ordered) - rank))
+    return chains
+
+
+def to_dask_graph(chains: Sequence[RunChain]) -> dict[str, Any]:
+    """The chains as a plain dask graph (key → task tuple), e.g. for ``dask.get`` or inspection."""
+    graph: dict[str, Any] = {}
+    for chain in chains:
+        upstream: Any = chain.payload
+        for spec, key in zip(chain.tasks, chain.keys):
+            graph[key] = (execute_phase, spec, upstream)
+            upstream = key
+    return graph
+
+
+def to_dot(chains: Sequence[RunChain], *, name: str = "pipeline") -> str:
+    """The phase/run graph in Graphviz DOT: one node per (phase, run), cached phases dashed."""
+    lines = [f'digraph "{name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    for chain in chains:
+        run = chain.run.run
+        lines.append(f'  "run-{run}" [label="run {run}\\n{chain.run.size} B", shape=folder];')
+        previous = f"run-{run}"
+        for spec in chain.tasks:
+            node = f"{spec.phase.name}-{run}"
+            style = "solid" if spec.compute else "dashed"
+            mode = "compute" if spec.compute else "cached"
+            lines.append(f'  "{node}" [label="{spec.phase.name}\\nrun {run} ({mode})", style={style}];')
+            lines.append(f'  "{previous}" -> "{node}";')
+            previous = node
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,222 @@
+"""PipelineReport: the run × phase outcome of a job, its file in the workspace and its printout."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .context import atomic_path
+from .outcome import STATUSES, TaskOutcome
+
+__all__ = ["REPORT_FORMAT", "PipelineReport"]
+
+REPORT_FORMAT = "gyre-report/1"
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    """What became of every (phase, run) of a job: status, duration, error; returned by ``start_pipeline``.
+
+    ``ok`` is true only if every requested run completed every phase. The same content
+    is written to ``<workspace>/report.json`` (``to_dict`` gives it as plain data).
+    """
+
+    pipeline: str
+    workspace: Path
+    seed: int
+    execution: str
+    phases: tuple[str, ...]
+    runs: tuple[int, ...]
+    missing_runs: tuple[int, ...]
+    skipped_runs: tuple[int, ...]
+    outcomes: tuple[TaskOutcome, ...]
+    started: datetime
+    finished: datetime
+    dashboard_link: str | None = None
+    interrupted: bool = False
+    notes: tuple[str, ...] = ()
+    _index: dict[tuple[str, int], TaskOutcome] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({(o.phase, o.run): o for o in self.outcomes})
+
+    @property
+    def ok(self) -> bool:
+        """Whether every requested run completed every phase (done or cached)."""
+        return not self.interrupted and all(o.ok for o in self.outcomes)
+
+    @property
+    def wall_seconds(self) -> float:
+        """Seconds from the start of the job to its end."""
+        return (self.finished - self.started).total_seconds()
+
+    @property
+    def failed_runs(self) -> list[int]:
+        """Runs with a failed phase, in run order."""
+        return sorted({o.run for o in self.outcomes if o.status == "failed"})
+
+    def outcome(self, phase: str, run: int) -> TaskOutcome:
+        """The outcome of one (phase, run)."""
+        return self._index[(phase, run)]
+
+    def status(self, phase: str, run: int) -> str:
+        """The status of one (phase, run), ``"missing"`` for a run without a file."""
+        if run in self.missing_runs:
+            return "missing"
+        return self._index[(phase, run)].status
+
+    def failures(self) -> list[TaskOutcome]:
+        """The failed (phase, run) outcomes, in run order."""
+        return sorted((o for o in self.outcomes if o.status == "failed"), key=lambda o: (o.run, o.phase))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per phase, how many runs ended in each status (missing runs included)."""
+        table: dict[str, Counter[str]] = {phase: Counter() for phase in self.phases}
+        for outcome in self.outcomes:
+            if outcome.phase in table:
+                table[outcome.phase][outcome.status] += 1
+        for phase in self.phases:
+            if self.missing_runs:
+                table[phase]["missing"] += len(self.missing_runs)
+        return {phase: {s: table[phase][s] for s in STATUSES} for phase in self.phases}
+
+    def summary(self) -> str:
+        """One line: how many runs succeeded, failed, are missing, and the wall time."""
+        failed = len(self.failed_runs)
+        good = len(self.runs) - len({o.run for o in self.outcomes if not o.ok})
+        text = f"{self.pipeline}: {good}/{len(self.runs)} runs complete"
+        if failed:
+            text += f", {failed} failed (runs {_compact(self.failed_runs)})"
+        if self.missing_runs:
+            text += f", {len(self.missing_runs)} missing"
+        if self.interrupted:
+            text += ", INTERRUPTED"
+        return text + f" in {self.wall_seconds:.1f} s"
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """One plain-data record per (phase, run), missing runs included."""
+        for outcome in sorted(self.outcomes, key=lambda o: (o.run, self._phase_index(o.phase))):
+            yield {
+                "phase": outcome.phase,
+                "run": outcome.run,
+                "status": outcome.status,
+                "duration": outcome.duration,
+                "error": outcome.error,
+                "error_type": outcome.error_type,
+                "traceback": outcome.traceback,
+                "artifacts": {k: str(v) for k, v in outcome.result.artifacts.items()} if outcome.result else {},
+                "metadata": _jsonable(dict(outcome.result.metadata)) if outcome.result else {},
+                "worker": outcome.worker,
+                "started": outcome.started,
+                "finished": outcome.finished,
+                "lineage": list(outcome.lineage),
+            }
+        for run in self.missing_runs:
+            for phase in self.phases:
+                yield {
+                    "phase": phase,
+                    "run": run,
+                    "status": "missing",
+                    "duration": None,
+                    "error": "no run file",
+                    "error_type": None,
+                    "traceback": None,
+                    "artifacts": {},
+                    "metadata": {},
+                    "worker": None,
+                    "started": None,
+                    "finished": None,
+                    "lineage": [],
+                }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-able data (the content of ``report.json``)."""
+        return {
+            "format": REPORT_FORMAT,
+            "pipeline": self.pipeline,
+            "workspace": str(self.workspace),
+            "seed": self.seed,
+            "execution": self.execution,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "wall_seconds": self.wall_seconds,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "dashboard_link": self.dashboard_link,
+            "summary": self.summary(),
+            "notes": list(self.notes),
+            "phases": list(self.phases),
+            "requested_runs": sorted(self.runs),
+            "missing_runs": list(self.missing_runs),
+            "skipped_runs": list(self.skipped_runs),
+            "counts": self.counts(),
+            "records": list(self.records()),
+        }
+
+    def write(self, path: Path | None = None) -> Path:
+        """Write the report as JSON (atomically), by default to ``<workspace>/report.json``."""
+        target = Path(path) if path is not None else self.workspace / "report.json"
+        with atomic_path(target) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1))
+        return target
+
+    def render(self, *, max_runs: int = 40) -> str:
+        """The report as text: counts per phase, failures, and a run × phase grid for small jobs."""
+        from .render import render_report
+
+        return render_report(self, max_runs=max_runs)
+
+    def _phase_index(self, phase: str) -> int:
+        return self.phases.index(phase) if phase in self.phases else len(self.phases)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(timezone.utc)
+
+
+def _compact(runs: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``"1-3,7"``."""
+    parts: list[str] = []
+    start = prev = None
+    for run in runs:
+        if start is None:
+            start = prev = run
+        elif prev is not None and run == prev + 1:
+            prev = run
+        else:
+            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = run
+    if start is not None:
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ",".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v) for k, v in value.items()}
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if isinstance(value, (list, tuple)):
+            return [_jsonable(v) for v in value]
+        return repr(value)
+    return value
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read a ``report.json`` (a workspace directory is accepted too)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    if data.get("format") != REPORT_FORMAT:
+        raise ValueError(f"{path} is not a gyre report (format {data.get('format')!r}, expected {REPORT_FORMAT})")
+    return data

@@ -1,0 +1,251 @@
+"""What runs on a worker for one (phase, run): compute it or point at its cached artifact."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .context import RunContext
+from .errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
+from .outcome import TaskOutcome
+from .phase import Phase
+from .progress import PROGRESS_TOPIC, ProgressReporter
+from .result import PhaseResult
+from .schema import Schema
+from .seeding import run_generator
+from .shared import load_shared
+
+__all__ = ["TaskSpec", "execute_phase"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs to execute one (phase, run); small and picklable (paths, not handles)."""
+
+    phase: Phase
+    run: int
+    compute: bool
+    workspace: Path
+    seed: int
+    token: str
+    lineage: tuple[str, ...] = ()
+    run_file_schema: Schema | None = None
+    raise_errors: bool = False
+    progress_interval: float = 0.5
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # the phase goes through cloudpickle so that phases defined in a pipeline file loaded
+        # by path (registered to pickle by value) reach workers that cannot import that file
+        import cloudpickle
+
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "phase"}
+        return (_rebuild_spec, (cloudpickle.dumps(self.phase), fields))
+
+
+def _rebuild_spec(phase: bytes, fields: dict[str, Any]) -> TaskSpec:
+    import pickle
+
+    return TaskSpec(phase=pickle.loads(phase), **fields)
+
+
+def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOutcome:
+    """Run one (phase, run) and describe what became of it; never raises unless ``spec.raise_errors``.
+
+    ``upstream`` is the previous phase's outcome, or the run file's ``PhaseResult`` for the
+    first phase. A failed upstream makes this task ``skipped`` without calling the phase.
+    """
+    phase = spec.phase
+    if isinstance(upstream, TaskOutcome):
+        if not upstream.ok or upstream.result is None:
+            return TaskOutcome(
+                phase=phase.name,
+                run=spec.run,
+                status="skipped",
+                error=f"skipped: phase {upstream.phase!r} {upstream.status} for run {spec.run}",
+                lineage=spec.lineage,
+            )
+        payload = upstream.result
+    else:
+        payload = upstream
+    _ensure_worker_log(spec.workspace)
+    started = time.time()
+    worker = _worker_address()
+    try:
+        result = _compute(spec, payload) if spec.compute else _load(spec, payload)
+    except Exception as exc:
+        if spec.raise_errors:
+            raise
+        error = exc if isinstance(exc, RunError) else _wrap(exc, spec)
+        detail = "".join(traceback.format_exception(exc))
+        log.error("phase %s failed on run %d:\n%s", phase.name, spec.run, detail)
+        return TaskOutcome(
+            phase=phase.name,
+            run=spec.run,
+            status="failed",
+            error=str(error),
+            error_type=type(exc).__name__,
+            traceback=detail,
+            started=started,
+            finished=time.time(),
+            worker=worker,
+            lineage=spec.lineage,
+        )
+    return TaskOutcome(
+        phase=phase.name,
+        run=spec.run,
+        status="done" if spec.compute else "cached",
+        result=result,
+        started=started,
+        finished=time.time(),
+        worker=worker,
+        lineage=spec.lineage,
+    )
+
+
+def _compute(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
+    phase = spec.phase
+    if spec.run_file_schema:
+        _check_run_file(spec, payload)
+    ctx = RunContext(
+        workspace=spec.workspace,
+        run=spec.run,
+        phase=phase.name,
+        rng=run_generator(spec.seed, phase.name, spec.run, spec.lineage),
+        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(), interval=spec.progress_interval),
+        shared=load_shared(spec.token, phase, spec.workspace),
+        log=logging.getLogger(f"gyre.phase.{phase.name}"),
+    )
+    result = phase.run(payload, ctx)
+    ctx.progress.finish()
+    _check_result(spec, result, what="returned")
+    if not result.successful:
+        facts = ", ".join(f"{k}={v}" for k, v in result.metadata.items())
+        raise InvalidResultError(
+            f"phase {phase.name!r} judged run {spec.run} invalid (successful=False)" + (f": {facts}" if facts else ""),
+            phase=phase.name,
+            run=spec.run,
+        )
+    return result
+
+
+def _load(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
+    phase = spec.phase
+    result = phase.construct_artifact(payload, spec.workspace)
+    _check_result(spec, result, what="constructed", missing_error=MissingArtifactError)
+    return result
+
+
+def _check_result(
+    spec: TaskSpec,
+    result: Any,
+    *,
+    what: str,
+    missing_error: type[RunError] = InvalidResultError,
+) -> None:
+    name, run = spec.phase.name, spec.run
+    if not isinstance(result, PhaseResult):
+        raise InvalidResultError(
+            f"phase {name!r} {what} a {type(result).__name__} for run {run}, not a gyre.PhaseResult",
+            phase=name,
+            run=run,
+        )
+    if result.run != run:
+        raise InvalidResultError(
+            f"phase {name!r} {what} a result for run {result.run} while processing run {run}",
+            phase=name,
+            run=run,
+        )
+    for key, path in result.artifacts.items():
+        if not path.exists():
+            if missing_error is MissingArtifactError:
+                message = (
+                    f"cached artifact {key!r} of inactive phase {name!r} for run {run} does not exist: {path} "
+                    f"(run the phase active once, or exclude run {run})"
+                )
+            else:
+                message = f"phase {name!r} reported artifact {key!r} for run {run} at {path}, but no file is there"
+            raise missing_error(message, phase=name, run=run)
+
+
+def _check_run_file(spec: TaskSpec, payload: PhaseResult) -> None:
+    assert spec.run_file_schema is not None
+    name, run = spec.phase.name, spec.run
+    for path in payload.artifacts.values():
+        try:
+            problems = spec.run_file_schema.file_differences(path)
+        except OSError as exc:
+            raise BadRunFileError(
+                f"run file {path} of run {run} cannot be read as HDF5 (needed by phase {name!r}): {exc}",
+                phase=name,
+                run=run,
+            ) from exc
+        if problems:
+            raise BadRunFileError(
+                f"run file {path} of run {run} does not fit phase {name!r}: " + "; ".join(problems),
+                phase=name,
+                run=run,
+            )
+
+
+def _wrap(exc: Exception, spec: TaskSpec) -> PhaseFailed:
+    message = f"phase {spec.phase.name!r} raised on run {spec.run}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        message += f" (file {exc.filename})"
+    return PhaseFailed(message, phase=spec.phase.name, run=spec.run)
+
+
+def _worker() -> Any:
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+def _worker_address() -> str:
+    worker = _worker()
+    if worker is not None:
+        return str(worker.address)
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
+    worker = _worker()
+    if worker is None:
+        return None
+
+    def emit(message: dict[str, Any]) -> None:
+        worker.log_event(PROGRESS_TOPIC, message)
+
+    return emit
+
+
+def _ensure_worker_log(workspace: Path) -> None:
+    """Send this worker process's gyre logs to ``<workspace>/log/worker-<host>-<pid>.log`` (once)."""
+    if _worker() is None:
+        return
+    target = Path(workspace) / "log" / f"worker-{socket.gethostname()}-{os.getpid()}.log"
+    logger = logging.getLogger("gyre")
+    for handler in list(logger.handlers):
+        if handler.get_name() == "gyre-worker-log":
+            if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
+                return
+            logger.removeHandler(handler)  # a worker reused for another workspace
+            handler.close()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(target)
+    handler.set_name("gyre-worker-log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,34 @@
+"""Shared fixtures: run files under tmp_path and a real two-worker LocalCluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cloudpickle
+import pytest
+import toyphases
+
+cloudpickle.register_pickle_by_value(toyphases)
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[object]:
+    """A LocalCluster of two single-threaded worker processes, shared by the session."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """Run files 1..6 (run 4 absent), of growing sizes."""
+    directory = tmp_path / "runs"
+    toyphases.make_run_files(directory, [1, 2, 3, 5, 6])
+    return directory

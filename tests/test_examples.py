@@ -1,0 +1,38 @@
+"""Every script in examples/ runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_detector_example(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples/detector/run.py"),
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--runs",
+            "5",
+            "--mean-events",
+            "8",
+            "--procs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "5/5 runs complete" in done.stdout
+    report = json.loads((tmp_path / "ws/report.json").read_text())
+    assert report["ok"] and report["counts"]["tracks"]["done"] == 5
+    assert len(list((tmp_path / "ws/tracks").glob("run_*.h5"))) == 5

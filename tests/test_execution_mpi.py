@@ -1,0 +1,158 @@
+"""The MPI execution model: real ``mpiexec`` jobs (the mpich wheel's, next to this Python)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+from toyphases import ScalePhase, StatPhase, SumPhase, make_run_files
+
+from gyre import ClusterError, Pipeline, start_pipeline
+from gyre.execution import resolve_model
+from gyre.execution.mpi import MPIModel
+
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+#: no MPI test may take longer than this; a hang fails the test instead of the suite
+JOB_TIMEOUT = 90.0
+
+
+def mpiexec(n: int, script: str, *args: str) -> tuple[int, str, str, float]:
+    """Run ``mpiexec -n n python script args``; returns (status, stdout, stderr, seconds)."""
+    pytest.importorskip("mpi4py")
+    pytest.importorskip("dask_mpi")
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec next to {sys.executable} (pip install 'gyre[mpi]')")
+    command = [str(MPIEXEC), "-n", str(n), sys.executable, str(SCRIPTS / script), *args]
+    start = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=JOB_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"mpiexec -n {n} {script} {' '.join(args)} hung for {JOB_TIMEOUT:g} s:\n{err[-3000:]}")
+    return process.returncode, out, err, time.monotonic() - start
+
+
+def result_line(out: str) -> dict:
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, f"expected one RESULT line (from the driver only), got:\n{out}"
+    return json.loads(lines[0].removeprefix("RESULT "))
+
+
+def test_importing_gyre_does_not_import_mpi4py():
+    code = "import sys, gyre, gyre.execution.mpi; sys.exit('mpi4py' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_resolve_model_mpi_and_options():
+    model = resolve_model("mpi")
+    assert isinstance(model, MPIModel)
+    assert model.world_size is None
+    assert model.n_workers is None
+    assert "rank 0 scheduler" in model.describe()
+    custom = MPIModel(threads_per_worker=2, memory_limit="2GB", interface="lo", dashboard_address=None)
+    assert custom.threads_per_worker == 2
+    assert custom.dashboard_address is None
+    assert custom.worker_options["dashboard_address"] == "127.0.0.1:0"
+    with pytest.raises(ClusterError, match="threads_per_worker"):
+        MPIModel(threads_per_worker=0)
+    with pytest.raises(ClusterError, match="timeout"):
+        MPIModel(worker_timeout=0)
+
+
+def test_describe_names_world_size_and_rank_zero_host():
+    model = MPIModel()
+    model.hosts = ["node-a", "node-a", "node-b", "node-b", "node-b"]
+    model.dashboard_port = 41234
+    text = model.describe()
+    assert "5 ranks on 2 hosts" in text
+    assert "rank 0 at node-a" in text
+    assert "3 workers" in text
+    assert "node-a at 127.0.0.1:41234" in text
+
+
+@pytest.mark.mpi
+def test_two_ranks_is_a_clear_error():
+    status, _, err, _ = mpiexec(2, "model_run.py", "ok")
+    assert status != 0
+    assert "found 2 MPI ranks, needs at least 3" in err
+    assert "mpiexec -n 4" in err
+
+
+@pytest.mark.mpi
+def test_four_ranks_use_exactly_two_workers_and_only_the_driver_goes_on():
+    status, out, err, _ = mpiexec(4, "model_run.py", "ok")
+    assert status == 0, err[-3000:]
+    result = result_line(out)
+    assert result["n_results"] == 20
+    assert result["cluster_workers"] == ["2", "3"]
+    assert result["workers"] == ["2", "3"]  # both workers took tasks
+    assert result["n_threads"] == 2
+    assert result["driver_pid"] not in result["worker_pids"]
+    assert "4 ranks on 1 host" in result["describe"]
+    assert result["dashboard"] is None or result["dashboard"].startswith("http://127.0.0.1:")
+    # code after the `with` ran on rank 1 only: the other ranks left inside open()
+    assert [line for line in out.splitlines() if line.startswith("AFTER")] == ["AFTER rank=1"]
+
+
+@pytest.mark.mpi
+def test_a_raising_driver_ends_the_job_non_zero_within_seconds():
+    status, out, err, seconds = mpiexec(4, "model_run.py", "raise")
+    assert status != 0
+    assert "the driver failed on purpose" in err
+    assert "RESULT" not in out
+    assert seconds < 30, f"the job took {seconds:.1f} s to end after the driver raised"
+
+
+@pytest.mark.mpi
+def test_a_missing_worker_is_a_clear_error_not_a_hang():
+    status, _, err, seconds = mpiexec(4, "model_run.py", "slow-worker")
+    assert status != 0
+    assert "only 1 of 2 dask workers joined the scheduler within 3 s" in err
+    assert seconds < 45
+
+
+def datasets(workspace: Path) -> dict[str, bytes]:
+    out = {}
+    for path in sorted(workspace.glob("*/run_*.h5")):
+        with h5py.File(path, "r") as handle:
+            for name in handle:
+                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
+    return out
+
+
+@pytest.mark.mpi
+def test_pipeline_under_mpiexec_matches_the_sync_model(tmp_path):
+    run_dir = tmp_path / "runs"
+    make_run_files(run_dir, [1, 2, 3, 5, 6])
+    status, out, err, _ = mpiexec(4, "pipeline_run.py", str(tmp_path / "mpi"), str(run_dir), "11")
+    assert status == 0, err[-3000:]
+    result = result_line(out)
+    assert result["ok"]
+    assert result["rank"] == 1
+    assert result["runs"] == [1, 2, 3, 5, 6]
+    assert result["execution"].startswith("mpi (4 ranks")
+    assert result["driver_pid"] not in result["phase_pids"]
+    assert 1 <= len(result["phase_pids"]) <= 2
+    phases = [ScalePhase(), SumPhase(), StatPhase()]
+    reference = Pipeline(phases, [True, True, True], tmp_path / "sync", run_dir, seed=11)
+    assert start_pipeline(reference, 1, 6, cluster="sync", disable_display=True).ok
+    by_mpi = datasets(tmp_path / "mpi")
+    assert by_mpi
+    assert by_mpi == datasets(tmp_path / "sync")
