@@ -104,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="gyre makespan benchmark")
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--min-events", type=int, default=70)
+    parser.add_argument("--min-events", type=int, default=110)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
 
@@ -133,7 +133,7 @@ def main() -> None:
             figures["ideal"].append(max(work / 2, longest))
 
             with (
-                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster,
                 Client(cluster) as client,
             ):
                 client.wait_for_workers(2)

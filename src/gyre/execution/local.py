@@ -56,6 +56,9 @@ class LocalModel(ExecutionModel):
             log.info("bokeh is not installed: the dask dashboard is off (pip install 'gyre[dashboard]')")
             dashboard = None
         options: dict[str, Any] = {}
+        if dashboard is None:
+            # no dashboard, and no HTTP server on the default port 8787 either
+            options["scheduler_kwargs"] = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
         if self.local_directory is not None:
             options["local_directory"] = str(self.local_directory)
         try:
