@@ -100,6 +100,6 @@ def run_tree(workspace: Path, run_dir: Path, **start: Any) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "execution": report.execution,
-        "tree": [list(item[:3]) + [item[3], list(item[4])] for item in tree(report)],
+        "tree": [[*item[:4], list(item[4])] for item in tree(report)],
         "artifacts": artifacts(workspace),
     }

@@ -258,3 +258,34 @@ def _under_mpiexec(workspace: Path, run_dir: Path) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(lines) == 1, done.stdout
     return json.loads(lines[0].removeprefix("RESULT "))
+
+
+def test_cli_limits_and_a_pipeline_level_adaptive_attribute(tmp_path, run_dir):
+    from gyre.cli import main
+
+    module = tmp_path / "adaptive_pipeline.py"
+    module.write_text(
+        "from pathlib import Path\n"
+        "from adaptivephases import make_pipeline\n"
+        "from gyre import ChildRequest\n"
+        f"PIPELINE = make_pipeline(Path({str(tmp_path / 'ws')!r}), Path({str(run_dir)!r}), step=1.0, target=-1.0,"
+        " spawn_runs=(3,))\n"
+        "def strategy(*, outcome, outcomes, node):\n"
+        "    return [ChildRequest('from the attribute', phases=['refine'])] if node.generation == 0 else []\n"
+        "PIPELINE.adaptive = strategy\n"
+    )
+    status = main(["run", f"{module}:PIPELINE", "--runs", "1-3", "--sync", "--no-display", "--max-generations", "1"])
+    assert status == 0
+    children = json.loads((tmp_path / "ws/report.json").read_text())["children"]
+    ran = sorted(c["name"] for c in children if c["status"] == "done")
+    assert ran == [
+        "pipeline.adaptive-r1-0",
+        "pipeline.adaptive-r2-0",
+        "pipeline.adaptive-r3-0",
+        "pipeline.refine-r3-0",
+    ]
+    refused = [c for c in children if c["status"] == "refused"]
+    assert refused and all("max_generations=1" in c["refusal"] for c in refused)
+    status = main(["run", f"{module}:PIPELINE", "--runs", "1-3", "--sync", "--no-display", "--max-children", "1"])
+    children = json.loads((tmp_path / "ws/report.json").read_text())["children"]
+    assert sum(c["status"] != "refused" for c in children) == 1
