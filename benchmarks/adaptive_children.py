@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             start_pipeline(second, 1, 8, client=client, disable_display=True, runs_to_skip=[1])
             two_pass.append(time.perf_counter() - start)
     gyre_s, two_s = statistics.median(hosted), statistics.median(two_pass)
-    print(f"runs: 1 × {args.long:g} s + 7 × {args.short:g} s, each short one spawns a {args.child:g} s child; 2 workers")
+    print(f"runs: 1 × {args.long:g} s + 7 × {args.short:g} s, each short spawns a {args.child:g} s child, 2 workers")
     print(f"ideal     {ideal:6.2f} s")
     print(f"gyre      {gyre_s:6.2f} s   (median of {args.repeats}; gyre/ideal {gyre_s / ideal:.2f})")
     print(f"two-pass  {two_s:6.2f} s   (two-pass/gyre {two_s / gyre_s:.2f})")
