@@ -7,6 +7,8 @@ allocation or an existing scheduler.
 
 from __future__ import annotations
 
+from .adaptive import LineageNode
+from .children import ChildRequest
 from .context import RunContext
 from .errors import (
     AssetError,
@@ -25,6 +27,7 @@ from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, 
 from .execution.mpi import MPIModel
 from .io import EventChunk, iter_chunks, open_run, write_artifact
 from .launch import generate_assets, start_pipeline
+from .lineage import ChildSummary
 from .outcome import TaskOutcome
 from .phase import Phase
 from .pipeline import Pipeline
@@ -61,6 +64,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AssetError",
     "BadRunFileError",
+    "ChildRequest",
+    "ChildSummary",
     "ClientModel",
     "ClusterError",
     "ConfigError",
@@ -68,6 +73,7 @@ __all__ = [
     "ExecutionModel",
     "GyreError",
     "InvalidResultError",
+    "LineageNode",
     "LocalModel",
     "MPIModel",
     "MissingArtifactError",

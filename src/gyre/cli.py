@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
     run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    run.add_argument("--max-generations", type=int, default=3, help="adaptive children: generations allowed")
+    run.add_argument("--max-children", type=int, default=100, help="adaptive children: total allowed")
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -132,6 +134,8 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         runs_to_skip=parse_run_list(args.skip),
         cluster=_model(args),
         fail_fast=args.fail_fast,
+        max_generations=args.max_generations,
+        max_children=args.max_children,
     )
     if report.ok:
         return 0

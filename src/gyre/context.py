@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .children import ChildRequest, PhaseChoice, make_request
 from .phase import artifact_filename
 from .progress import ProgressReporter
 
@@ -43,8 +44,10 @@ def atomic_path(final: Path) -> Iterator[Path]:
 class RunContext:
     """What a phase gets for one run: where to write, its random stream, progress, shared data, a logger.
 
-    ``rng`` depends only on (pipeline seed, phase, run). Write artifacts with
+    ``rng`` depends only on (pipeline seed, lineage, phase, run). Write artifacts with
     ``with ctx.artifact() as path:`` so an interrupted write never looks complete.
+    ``spawn(...)`` requests an adaptive child graph; ``lineage`` names the child this run
+    belongs to (empty for the top-level pipeline).
     """
 
     workspace: Path
@@ -54,6 +57,35 @@ class RunContext:
     progress: ProgressReporter
     shared: Any = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("gyre.phase"))
+    lineage: tuple[str, ...] = ()
+    children: list[ChildRequest] = field(default_factory=list)
+
+    @property
+    def generation(self) -> int:
+        """0 for the top-level pipeline, 1 for its children, 2 for theirs, ..."""
+        return len(self.lineage)
+
+    def spawn(
+        self,
+        reason: str,
+        *,
+        phases: PhaseChoice = None,
+        params: Mapping[str, Mapping[str, Any]] | None = None,
+        runs: Iterable[int] | None = None,
+        inputs: str | Path | None = None,
+        run_pattern: str | None = None,
+        name: str | None = None,
+    ) -> ChildRequest:
+        """Request a child graph (see :class:`gyre.ChildRequest` for the keywords); returns the request.
+
+        Nothing starts here: the request goes back to the driver with this run's outcome,
+        and the driver runs it (or refuses it, beyond the limits) while other runs go on.
+        """
+        child = make_request(
+            reason, phases=phases, params=params, runs=runs, inputs=inputs, run_pattern=run_pattern, name=name
+        )
+        self.children.append(child)
+        return child
 
     @property
     def artifact_dir(self) -> Path:

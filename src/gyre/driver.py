@@ -59,6 +59,7 @@ class Driver:
     ) -> None:
         self.engine = engine
         self.window = len(chains) if window is None else max(1, window)
+        self._unbounded = window is None
         self.fail_fast = fail_fast
         self.listeners = list(listeners)
         self._queue = deque(chains)
@@ -84,6 +85,18 @@ class Driver:
             if self.fail_fast and outcome.status == "failed" and not self.cancelled:
                 self._cancel(f"fail_fast: run {outcome.run} failed in phase {outcome.phase}")
         return self.outcomes
+
+    def add_chains(self, chains: Sequence[RunChain]) -> None:
+        """Feed more chains while running (adaptive children), ahead of the chains still queued.
+
+        They are submitted at once if the window has room, otherwise as runs complete.
+        Call it from a listener, i.e. while :meth:`run` is collecting outcomes.
+        """
+        if self.cancelled:
+            return
+        self._queue.extendleft(reversed(chains))
+        while self._queue and (self._unbounded or self._in_flight < self.window):
+            self._submit_next()
 
     def cancel(self, reason: str) -> None:
         """Stop submitting and cancel what is in flight; unfinished (phase, run)s are marked skipped."""

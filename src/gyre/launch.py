@@ -7,8 +7,9 @@ import secrets
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .adaptive import AdaptiveHost, AdaptiveLimits, RootOnly, split_outcomes
 from .display import TerminalDisplay
 from .driver import Driver
 from .execution import ExecutionModel, resolve_model
@@ -42,6 +43,9 @@ def start_pipeline(
     cluster: ExecutionModel | str | None = None,
     fail_fast: bool = False,
     window: int | None = None,
+    adaptive: Callable[..., Any] | None = None,
+    max_generations: int = 3,
+    max_children: int = 100,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -55,7 +59,15 @@ def start_pipeline(
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
     (default: four per worker thread).
+
+    Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a
+    ``pipeline.adaptive`` attribute) is called with each finished run's outcome to request
+    more; children run on the same scheduler as soon as they are requested, up to
+    ``max_generations`` generations and ``max_children`` children in all (requests beyond
+    are refused and recorded). The call returns when every descendant has finished.
     """
+    limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
+    strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     if getattr(model, "splits_processes", False):
         # under mpiexec every rank runs this call: only the driver rank comes out of open(),
@@ -71,6 +83,8 @@ def start_pipeline(
                 disable_display=disable_display,
                 fail_fast=fail_fast,
                 window=window,
+                adaptive=strategy,
+                limits=limits,
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -89,6 +103,8 @@ def start_pipeline(
             disable_display=disable_display,
             fail_fast=fail_fast,
             window=window,
+            adaptive=strategy,
+            limits=limits,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -104,6 +120,8 @@ def _run(
     disable_display: bool,
     fail_fast: bool,
     window: int | None,
+    adaptive: Callable[..., Any] | None = None,
+    limits: AdaptiveLimits | None = None,
 ) -> PipelineReport:
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path):
@@ -135,13 +153,17 @@ def _run(
             log.info("dask dashboard at %s", engine.dashboard_link)
         if engine.client is not None:
             engine.client.subscribe_topic(PROGRESS_TOPIC, lambda event: display.run_progress(event[1]))
+        host = AdaptiveHost(
+            pipeline, seed=seed, token=token, raise_errors=engine.raise_errors, limits=limits, adaptive=adaptive
+        )
         driver = Driver(
             engine,
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[display],
+            listeners=[RootOnly(display), host],
         )
+        host.attach(driver)
         display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
         try:
             outcomes = driver.run()
@@ -150,6 +172,8 @@ def _run(
             if engine.client is not None:
                 engine.client.unsubscribe_topic(PROGRESS_TOPIC)
             _release_shared(engine, token)
+            host.release(engine)
+        root_outcomes, child_outcomes = split_outcomes(outcomes)
         report = PipelineReport(
             pipeline=pipeline.name,
             workspace=pipeline.workspace_path,
@@ -159,10 +183,12 @@ def _run(
             runs=selection.runs,
             missing_runs=selection.missing,
             skipped_runs=selection.skipped,
-            outcomes=tuple(outcomes),
+            outcomes=root_outcomes,
             started=started,
             finished=now(),
             dashboard_link=engine.dashboard_link,
+            children=host.summaries(),
+            child_outcomes=child_outcomes,
         )
         path = report.write()
         log.info("%s; report written to %s", report.summary(), path)

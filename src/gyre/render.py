@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .lineage import render_lineage
+
 if TYPE_CHECKING:
     from .outcome import TaskOutcome
     from .report import PipelineReport
@@ -44,6 +46,7 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
                 cells.append(text.rjust(8))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
         lines.append("  (✓ done, c cached, ✗ failed, - skipped, ? missing)")
+    lines += render_lineage(report.children, root=report.pipeline)
     if report.notes:
         lines += ["", *[f"  note: {note}" for note in report.notes]]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import atomic_path
+from .lineage import ChildSummary, lineage_summary, tree_order
 from .outcome import STATUSES, TaskOutcome
 
 __all__ = ["REPORT_FORMAT", "PipelineReport"]
@@ -40,6 +41,8 @@ class PipelineReport:
     dashboard_link: str | None = None
     interrupted: bool = False
     notes: tuple[str, ...] = ()
+    children: tuple[ChildSummary, ...] = ()
+    child_outcomes: tuple[TaskOutcome, ...] = ()
     _index: dict[tuple[str, int], TaskOutcome] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +99,8 @@ class PipelineReport:
             text += f", {len(self.missing_runs)} missing"
         if self.interrupted:
             text += ", INTERRUPTED"
+        if self.children:
+            text += f", {lineage_summary(self.children)}"
         return text + f" in {self.wall_seconds:.1f} s"
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -156,6 +161,8 @@ class PipelineReport:
             "skipped_runs": list(self.skipped_runs),
             "counts": self.counts(),
             "records": list(self.records()),
+            "children": [child.to_dict() for child in tree_order(self.children)],
+            "child_records": [_child_record(o) for o in sorted(self.child_outcomes, key=_lineage_key)],
         }
 
     def write(self, path: Path | None = None) -> Path:
@@ -173,6 +180,27 @@ class PipelineReport:
 
     def _phase_index(self, phase: str) -> int:
         return self.phases.index(phase) if phase in self.phases else len(self.phases)
+
+
+def _lineage_key(outcome: TaskOutcome) -> tuple[tuple[str, ...], int, float]:
+    return (outcome.lineage, outcome.run, outcome.started or 0.0)
+
+
+def _child_record(outcome: TaskOutcome) -> dict[str, Any]:
+    """A child's (phase, run) as a plain record, with ``lineage`` saying which child."""
+    return {
+        "lineage": list(outcome.lineage),
+        "phase": outcome.phase,
+        "run": outcome.run,
+        "status": outcome.status,
+        "duration": outcome.duration,
+        "error": outcome.error,
+        "artifacts": {k: str(v) for k, v in outcome.result.artifacts.items()} if outcome.result else {},
+        "metadata": _jsonable(dict(outcome.result.metadata)) if outcome.result else {},
+        "worker": outcome.worker,
+        "started": outcome.started,
+        "finished": outcome.finished,
+    }
 
 
 def now() -> datetime:

@@ -79,8 +79,9 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     _ensure_worker_log(spec.workspace)
     started = time.time()
     worker = _worker_address()
+    extra: dict[str, Any] = {}
     try:
-        result = _compute(spec, payload) if spec.compute else _load(spec, payload)
+        result = _compute(spec, payload, extra) if spec.compute else _load(spec, payload)
     except Exception as exc:
         if spec.raise_errors:
             raise
@@ -98,6 +99,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
             finished=time.time(),
             worker=worker,
             lineage=spec.lineage,
+            extra=extra,
         )
     return TaskOutcome(
         phase=phase.name,
@@ -108,10 +110,11 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         finished=time.time(),
         worker=worker,
         lineage=spec.lineage,
+        extra=extra,
     )
 
 
-def _compute(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
+def _compute(spec: TaskSpec, payload: PhaseResult, extra: dict[str, Any]) -> PhaseResult:
     phase = spec.phase
     if spec.run_file_schema:
         _check_run_file(spec, payload)
@@ -123,8 +126,11 @@ def _compute(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
         progress=ProgressReporter(phase.name, spec.run, _progress_emitter(), interval=spec.progress_interval),
         shared=load_shared(spec.token, phase, spec.workspace),
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
+        lineage=spec.lineage,
     )
     result = phase.run(payload, ctx)
+    if ctx.children:  # adaptive child requests go back to the driver with the outcome
+        extra["children"] = tuple(ctx.children)
     ctx.progress.finish()
     _check_result(spec, result, what="returned")
     if not result.successful:
