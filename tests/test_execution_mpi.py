@@ -89,10 +89,10 @@ def test_describe_names_world_size_and_rank_zero_host():
 
 @pytest.mark.mpi
 def test_two_ranks_is_a_clear_error():
-    status, _, err, _ = mpiexec(2, "model_run.py", "ok")
-    assert status != 0
-    assert "found 2 MPI ranks, needs at least 3" in err
-    assert "mpiexec -n 4" in err
+    status, out, err, _ = mpiexec(2, "model_run.py", "ok")
+    assert status != 0, out + err
+    assert "found 2 MPI ranks, needs at least 3" in err, out + err
+    assert "mpiexec -n 4" in err, out + err
 
 
 @pytest.mark.mpi
