@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
     run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    run.add_argument(
+        "--performance-report",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help="write dask's HTML performance report (default PATH: performance-report.html in the workspace)",
+    )
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -132,6 +140,7 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         runs_to_skip=parse_run_list(args.skip),
         cluster=_model(args),
         fail_fast=args.fail_fast,
+        performance_report=args.performance_report,
     )
     if report.ok:
         return 0

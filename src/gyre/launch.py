@@ -9,18 +9,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .board import RunBoard
 from .display import TerminalDisplay
 from .driver import Driver
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
 from .graph import compile_chains
+from .html_report import write_html_report
 from .logsetup import driver_log
 from .pipeline import Pipeline
-from .progress import PROGRESS_TOPIC
 from .report import PipelineReport, now
 from .runs import discover_runs
 from .seeding import fresh_seed
 from .shared import clear_shared
+from .watch import Watch, performance_report_path
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -42,6 +44,7 @@ def start_pipeline(
     cluster: ExecutionModel | str | None = None,
     fail_fast: bool = False,
     window: int | None = None,
+    performance_report: str | Path | bool | None = None,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -55,6 +58,11 @@ def start_pipeline(
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
     (default: four per worker thread).
+
+    While it runs, the dask dashboard and the gyre page (``<dashboard>/gyre``, a live run ×
+    phase grid) are announced once; ``performance_report`` (``True`` or a path, relative to
+    the workspace) records distributed's HTML performance report. At the end the report is
+    also written as ``<workspace>/report.html``.
     """
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     if getattr(model, "splits_processes", False):
@@ -71,6 +79,7 @@ def start_pipeline(
                 disable_display=disable_display,
                 fail_fast=fail_fast,
                 window=window,
+                performance_report=performance_report,
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -89,6 +98,7 @@ def start_pipeline(
             disable_display=disable_display,
             fail_fast=fail_fast,
             window=window,
+            performance_report=performance_report,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -104,6 +114,7 @@ def _run(
     disable_display: bool,
     fail_fast: bool,
     window: int | None,
+    performance_report: str | Path | bool | None = None,
 ) -> PipelineReport:
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path):
@@ -131,24 +142,31 @@ def _run(
             model.describe(),
         )
         chains = compile_chains(pipeline, selection, seed=seed, token=token, raise_errors=engine.raise_errors)
-        if engine.dashboard_link:
-            log.info("dask dashboard at %s", engine.dashboard_link)
-        if engine.client is not None:
-            engine.client.subscribe_topic(PROGRESS_TOPIC, lambda event: display.run_progress(event[1]))
+        board = RunBoard(
+            pipeline=pipeline.name,
+            key=f"{pipeline.name}-{token}",
+            phases=[p.name for p in pipeline.phases],
+            runs=selection.runs,
+            missing=selection.missing,
+        )
+        watch = Watch(
+            display,
+            engine,
+            model,
+            board,
+            performance_report=performance_report_path(pipeline.workspace_path, performance_report),
+        )
         driver = Driver(
             engine,
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[display],
+            listeners=[watch],
         )
-        display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
         try:
-            outcomes = driver.run()
+            with watch:
+                outcomes = driver.run()
         finally:
-            display.stop()
-            if engine.client is not None:
-                engine.client.unsubscribe_topic(PROGRESS_TOPIC)
             _release_shared(engine, token)
         report = PipelineReport(
             pipeline=pipeline.name,
@@ -165,7 +183,7 @@ def _run(
             dashboard_link=engine.dashboard_link,
         )
         path = report.write()
-        log.info("%s; report written to %s", report.summary(), path)
+        log.info("%s; report written to %s and %s", report.summary(), path, write_html_report(report))
         if not disable_display:
             print(report.render(), flush=True)
         return report

@@ -124,6 +124,7 @@ def _compute(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
         shared=load_shared(spec.token, phase, spec.workspace),
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
     )
+    ctx.progress.start()
     result = phase.run(payload, ctx)
     ctx.progress.finish()
     _check_result(spec, result, what="returned")
