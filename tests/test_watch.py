@@ -136,9 +136,7 @@ def test_board_counts_states_failures_and_children():
         "skipped": 0,
         "missing": 1,
     }
-    assert snap["failures"] == [
-        {"phase": "a", "run": 2, "error": "ValueError: no", "error_type": None, "lineage": []}
-    ]
+    assert snap["failures"] == [{"phase": "a", "run": 2, "error": "ValueError: no", "error_type": None, "lineage": []}]
     assert snap["children"] == [{"lineage": ["p", "a-1"], "generation": 2, "counts": {"done": 1}}]
     assert snap["running"] == [{"phase": "a", "run": 1, "completed": 0, "total": None}]
     version = board.version

@@ -63,7 +63,7 @@ class ProbingScale(ScalePhase):
                     state = json.loads(answer.read())
                 board = state.get("board") or {}
                 column = board.get("runs", []).index(ctx.run) if ctx.run in board.get("runs", []) else -1
-                if column >= 0 and board["grid"][self.name][column] == "r" or time.monotonic() > deadline:
+                if (column >= 0 and board["grid"][self.name][column] == "r") or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
             (ctx.workspace / "probe.json").write_text(json.dumps(state))

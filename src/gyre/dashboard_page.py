@@ -163,7 +163,7 @@ function updateTables(board) {
 
 function updateHeader(state, board) {
   const select = document.getElementById('gyre-select');
-  const wanted = state.pipelines.map(p => p.id).join(',');
+  const wanted = state.pipelines.map(p => p.id + (p.finished ? '+' : '')).join(',');
   if (select.dataset.ids !== wanted) {
     select.replaceChildren(...state.pipelines.slice().reverse().map(p => {
       const when = new Date(p.started * 1000).toLocaleString();
