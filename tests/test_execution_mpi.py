@@ -156,3 +156,26 @@ def test_pipeline_under_mpiexec_matches_the_sync_model(tmp_path):
     by_mpi = datasets(tmp_path / "mpi")
     assert by_mpi
     assert by_mpi == datasets(tmp_path / "sync")
+
+
+@pytest.mark.mpi
+def test_the_gyre_page_is_served_by_rank_zero_and_announced_with_its_host(tmp_path, run_dir):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status, out, err, _ = mpiexec(4, "watch_run.py", str(tmp_path / "ws"), str(run_dir), str(port))
+    assert status == 0, err[-3000:]
+    result = result_line(out)
+    assert result["ok"]
+    board = result["board"]
+    assert board["phases"] == ["scale", "sum", "stat"] and board["runs"] == [1, 2, 3, 4, 5, 6]
+    assert board["grid"]["scale"][1] == "r"  # run 2 is computing: it is the one asking
+    host = socket.gethostname()
+    prefixes = ("gyre: dask dashboard", "gyre: gyre page", "gyre: from your own machine")
+    announced = [line for line in out.splitlines() if line.startswith(prefixes)]
+    assert announced[0] == f"gyre: dask dashboard on {host} (rank 0) at http://127.0.0.1:{port}/status"
+    assert announced[1] == f"gyre: gyre page on {host} (rank 0) at http://127.0.0.1:{port}/gyre"
+    assert f"ssh -L 8787:127.0.0.1:{port} -J <login-node> {host}" in announced[2]
+    assert len(announced) == 3  # once

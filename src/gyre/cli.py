@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
     run.add_argument("--max-generations", type=int, default=3, help="adaptive children: generations allowed")
     run.add_argument("--max-children", type=int, default=100, help="adaptive children: total allowed")
+    run.add_argument(
+        "--performance-report",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help="write dask's HTML performance report (default PATH: performance-report.html in the workspace)",
+    )
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -136,6 +144,7 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         fail_fast=args.fail_fast,
         max_generations=args.max_generations,
         max_children=args.max_children,
+        performance_report=args.performance_report,
     )
     if report.ok:
         return 0

@@ -9,19 +9,21 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adaptive import AdaptiveHost, AdaptiveLimits, RootOnly, split_outcomes
+from .adaptive import AdaptiveHost, AdaptiveLimits, split_outcomes
+from .board import RunBoard
 from .display import TerminalDisplay
 from .driver import Driver
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
 from .graph import compile_chains
+from .html_report import write_html_report
 from .logsetup import driver_log
 from .pipeline import Pipeline
-from .progress import PROGRESS_TOPIC
 from .report import PipelineReport, now
 from .runs import discover_runs
 from .seeding import fresh_seed
 from .shared import clear_shared
+from .watch import Watch, performance_report_path
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -46,6 +48,7 @@ def start_pipeline(
     adaptive: Callable[..., Any] | None = None,
     max_generations: int = 3,
     max_children: int = 100,
+    performance_report: str | Path | bool | None = None,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -65,6 +68,10 @@ def start_pipeline(
     more; children run on the same scheduler as soon as they are requested, up to
     ``max_generations`` generations and ``max_children`` children in all (requests beyond
     are refused and recorded). The call returns when every descendant has finished.
+    While it runs, the dask dashboard and the gyre page (``<dashboard>/gyre``, a live run ×
+    phase grid) are announced once; ``performance_report`` (``True`` or a path, relative to
+    the workspace) records distributed's HTML performance report. At the end the report is
+    also written as ``<workspace>/report.html``.
     """
     limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
     strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
@@ -85,6 +92,7 @@ def start_pipeline(
                 window=window,
                 adaptive=strategy,
                 limits=limits,
+                performance_report=performance_report,
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -105,6 +113,7 @@ def start_pipeline(
             window=window,
             adaptive=strategy,
             limits=limits,
+            performance_report=performance_report,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -122,6 +131,7 @@ def _run(
     window: int | None,
     adaptive: Callable[..., Any] | None = None,
     limits: AdaptiveLimits | None = None,
+    performance_report: str | Path | bool | None = None,
 ) -> PipelineReport:
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path):
@@ -149,28 +159,35 @@ def _run(
             model.describe(),
         )
         chains = compile_chains(pipeline, selection, seed=seed, token=token, raise_errors=engine.raise_errors)
-        if engine.dashboard_link:
-            log.info("dask dashboard at %s", engine.dashboard_link)
-        if engine.client is not None:
-            engine.client.subscribe_topic(PROGRESS_TOPIC, lambda event: display.run_progress(event[1]))
         host = AdaptiveHost(
             pipeline, seed=seed, token=token, raise_errors=engine.raise_errors, limits=limits, adaptive=adaptive
+        )
+        board = RunBoard(
+            pipeline=pipeline.name,
+            key=f"{pipeline.name}-{token}",
+            phases=[p.name for p in pipeline.phases],
+            runs=selection.runs,
+            missing=selection.missing,
+        )
+        watch = Watch(
+            display,
+            engine,
+            model,
+            board,
+            performance_report=performance_report_path(pipeline.workspace_path, performance_report),
         )
         driver = Driver(
             engine,
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[RootOnly(display), host],
+            listeners=[watch, host],
         )
         host.attach(driver)
-        display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
         try:
-            outcomes = driver.run()
+            with watch:
+                outcomes = driver.run()
         finally:
-            display.stop()
-            if engine.client is not None:
-                engine.client.unsubscribe_topic(PROGRESS_TOPIC)
             _release_shared(engine, token)
             host.release(engine)
         root_outcomes, child_outcomes = split_outcomes(outcomes)
@@ -191,7 +208,7 @@ def _run(
             child_outcomes=child_outcomes,
         )
         path = report.write()
-        log.info("%s; report written to %s", report.summary(), path)
+        log.info("%s; report written to %s and %s", report.summary(), path, write_html_report(report))
         if not disable_display:
             print(report.render(), flush=True)
         return report

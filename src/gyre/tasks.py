@@ -128,6 +128,7 @@ def _compute(spec: TaskSpec, payload: PhaseResult, extra: dict[str, Any]) -> Pha
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
         lineage=spec.lineage,
     )
+    ctx.progress.start()
     result = phase.run(payload, ctx)
     if ctx.children:  # adaptive child requests go back to the driver with the outcome
         extra["children"] = tuple(ctx.children)

@@ -261,19 +261,27 @@ class MPIModel(ExecutionModel):
             return
         self.dashboard_port = int(port)
         host = self.hosts[SCHEDULER_RANK]
-        bound = (self.dashboard_address or "").rsplit(":", 1)[0]
-        if bound in ("127.0.0.1", "localhost"):
+        hint = self.dashboard_tunnel_hint()
+        if hint is not None:
             engine.dashboard_link = f"http://127.0.0.1:{port}/status"
             log.info(
-                "dask dashboard on %s (rank 0) at http://127.0.0.1:%s/status; from your own machine: "
-                "ssh -L 8787:127.0.0.1:%s -J <login-node> %s, then open http://localhost:8787/status",
+                "dask dashboard on %s (rank 0) at http://127.0.0.1:%s/status; from your own machine: %s",
                 host,
                 port,
-                port,
-                host,
+                hint,
             )
         else:
             engine.dashboard_link = f"http://{host}:{port}/status"
+
+    def dashboard_tunnel_hint(self) -> str | None:
+        """How to reach a dashboard bound to rank 0's loopback from one's own machine; ``None`` if not needed."""
+        bound = (self.dashboard_address or "").rsplit(":", 1)[0]
+        if self.dashboard_port is None or not self.hosts or bound not in ("127.0.0.1", "localhost"):
+            return None
+        return (
+            f"ssh -L 8787:127.0.0.1:{self.dashboard_port} -J <login-node> {self.hosts[SCHEDULER_RANK]}, "
+            "then open http://localhost:8787/status (and http://localhost:8787/gyre)"
+        )
 
 
 def _shut_down(client: Client | None, address: str) -> None:

@@ -1,0 +1,222 @@
+"""RunBoard: the live run × phase state of one pipeline, as the gyre page and the HTML summary draw it."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .outcome import TaskOutcome
+
+if TYPE_CHECKING:
+    from .report import PipelineReport
+
+__all__ = ["BOARD_FORMAT", "BOARD_STATES", "STATE_COLOURS", "RunBoard"]
+
+BOARD_FORMAT = "gyre-board/1"
+
+#: every state a cell of the board can be in, with its one-letter code in ``grid`` strings
+BOARD_STATES = {
+    "waiting": "w",
+    "running": "r",
+    "done": "d",
+    "cached": "c",
+    "failed": "f",
+    "skipped": "s",
+    "missing": "m",
+}
+_STATE_OF_CODE = {code: state for state, code in BOARD_STATES.items()}
+
+#: the colour of each state, the same on the live page and in the static summary
+STATE_COLOURS = {
+    "waiting": "#d9dde3",
+    "running": "#3b82f6",
+    "done": "#22a35a",
+    "cached": "#7cc8b4",
+    "failed": "#d7263d",
+    "skipped": "#f0a500",
+    "missing": "#6b7280",
+}
+
+_MAX_ERROR = 600
+
+
+class RunBoard:
+    """Which state each (phase, run) is in, per-phase counts and timings, failures and in-run progress.
+
+    A :class:`~gyre.driver.Listener` (``task_done``) that also takes ``ctx.progress`` messages
+    (``run_progress``). Updates cost O(1); ``snapshot()`` gives plain JSON-able data (the grid
+    as one string per phase, one letter per run) and ``version`` grows with every change, so a
+    publisher sends only when something changed. Thread-safe.
+
+    Outcomes that carry a ``lineage`` belong to adaptive children: they are counted per
+    lineage (with their generation) instead of in the grid.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        key: str,
+        phases: Sequence[str],
+        runs: Iterable[int],
+        missing: Iterable[int] = (),
+        max_failures: int = 200,
+    ) -> None:
+        self.pipeline = pipeline
+        self.key = key
+        self.phases = list(phases)
+        missing_runs = set(missing)
+        self.runs = sorted(set(runs) | missing_runs)
+        self.max_failures = max_failures
+        self.started = time.time()
+        self.finished: float | None = None
+        self.version = 0
+        self._column = {run: index for index, run in enumerate(self.runs)}
+        self._grid = {phase: bytearray(b"w" * len(self.runs)) for phase in self.phases}
+        for run in missing_runs:
+            for phase in self.phases:
+                self._grid[phase][self._column[run]] = ord("m")
+        self._counts = {phase: Counter({"waiting": len(self.runs) - len(missing_runs)}) for phase in self.phases}
+        for phase in self.phases:
+            self._counts[phase]["missing"] = len(missing_runs)
+        self._durations: dict[str, list[float]] = {phase: [] for phase in self.phases}
+        self._failures: list[dict[str, Any]] = []
+        self._n_failures = 0
+        self._running: dict[tuple[str, int], dict[str, Any]] = {}
+        self._finished_cells: set[tuple[str, int]] = set()
+        self._children: dict[tuple[str, ...], Counter[str]] = {}
+        self._lock = threading.Lock()
+
+    # -- listening -----------------------------------------------------------------------
+    def task_done(self, outcome: TaskOutcome) -> None:
+        """Record the end state of one (phase, run)."""
+        with self._lock:
+            self.version += 1
+            if outcome.lineage:
+                self._children.setdefault(tuple(outcome.lineage), Counter())[outcome.status] += 1
+            else:
+                known = outcome.status in BOARD_STATES and outcome.status not in ("waiting", "running")
+                self._set(
+                    outcome.phase, outcome.run, outcome.status if known else ("done" if outcome.ok else "skipped")
+                )
+                self._finished_cells.add((outcome.phase, outcome.run))
+                self._running.pop((outcome.phase, outcome.run), None)
+                if outcome.duration is not None and outcome.phase in self._durations:
+                    self._durations[outcome.phase].append(outcome.duration)
+            if outcome.status == "failed":
+                self._n_failures += 1
+                if len(self._failures) < self.max_failures:
+                    self._failures.append(
+                        {
+                            "phase": outcome.phase,
+                            "run": outcome.run,
+                            "error": (outcome.error or "")[:_MAX_ERROR],
+                            "error_type": outcome.error_type,
+                            "lineage": list(outcome.lineage),
+                        }
+                    )
+
+    def run_progress(self, message: dict[str, Any]) -> None:
+        """Record in-run progress (or the start) of a (phase, run); late messages of finished cells are ignored."""
+        try:
+            cell = (str(message["phase"]), int(message["run"]))
+        except (KeyError, TypeError, ValueError):
+            return
+        with self._lock:
+            if cell in self._finished_cells or cell[0] not in self._grid or cell[1] not in self._column:
+                return
+            self.version += 1
+            self._running[cell] = {
+                "phase": cell[0],
+                "run": cell[1],
+                "completed": message.get("completed"),
+                "total": message.get("total"),
+            }
+            self._set(cell[0], cell[1], "running")
+
+    def finish(self) -> None:
+        """Mark the pipeline as ended (nothing is running any more)."""
+        with self._lock:
+            self.version += 1
+            self.finished = time.time()
+            for phase, run in list(self._running):
+                if self.state(phase, run) == "running":
+                    self._set(phase, run, "waiting")
+            self._running.clear()
+
+    # -- reading -------------------------------------------------------------------------
+    def state(self, phase: str, run: int) -> str:
+        """The state of one (phase, run)."""
+        return _STATE_OF_CODE[chr(self._grid[phase][self._column[run]])]
+
+    def snapshot(self, *, max_running: int = 100) -> dict[str, Any]:
+        """The board as JSON-able data (what the gyre page polls and the HTML summary draws)."""
+        with self._lock:
+            running = sorted(self._running.values(), key=lambda m: (m["phase"], m["run"]))
+            return {
+                "format": BOARD_FORMAT,
+                "id": self.key,
+                "pipeline": self.pipeline,
+                "started": self.started,
+                "finished": self.finished,
+                "updated": time.time(),
+                "version": self.version,
+                "phases": list(self.phases),
+                "runs": list(self.runs),
+                "grid": {phase: self._grid[phase].decode() for phase in self.phases},
+                "counts": {phase: {s: self._counts[phase][s] for s in BOARD_STATES} for phase in self.phases},
+                "timings": {phase: _timings(self._durations[phase]) for phase in self.phases},
+                "failures": list(self._failures),
+                "n_failures": self._n_failures,
+                "running": running[:max_running],
+                "n_running": len(running),
+                "children": [
+                    {"lineage": list(lineage), "generation": len(lineage), "counts": dict(counts)}
+                    for lineage, counts in sorted(self._children.items())
+                ],
+            }
+
+    @classmethod
+    def from_report(cls, report: PipelineReport) -> RunBoard:
+        """The final board of a finished pipeline, rebuilt from its report."""
+        board = cls(
+            pipeline=report.pipeline,
+            key=report.started.isoformat(),
+            phases=report.phases,
+            runs=report.runs,
+            missing=report.missing_runs,
+            max_failures=max(200, len(report.outcomes)),
+        )
+        board.started = report.started.timestamp()
+        for outcome in sorted(report.outcomes, key=lambda o: (o.run, report._phase_index(o.phase))):
+            board.task_done(outcome)
+        board.finish()
+        board.finished = report.finished.timestamp()
+        return board
+
+    def _set(self, phase: str, run: int, state: str) -> None:
+        column = self._column.get(run)
+        if column is None or phase not in self._grid:
+            return
+        previous = _STATE_OF_CODE[chr(self._grid[phase][column])]
+        if previous == state:
+            return
+        self._grid[phase][column] = ord(BOARD_STATES[state])
+        self._counts[phase][previous] -= 1
+        self._counts[phase][state] += 1
+
+
+def _timings(durations: list[float]) -> dict[str, float | int | None]:
+    if not durations:
+        return {"n": 0, "total": 0.0, "mean": None, "median": None, "max": None}
+    return {
+        "n": len(durations),
+        "total": sum(durations),
+        "mean": sum(durations) / len(durations),
+        "median": statistics.median(durations),
+        "max": max(durations),
+    }

@@ -1,0 +1,110 @@
+"""The driver side of the dashboards: the link to announce, and the board sent to the gyre page."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .board import RunBoard
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .execution.base import Engine, ExecutionModel
+
+__all__ = ["BoardPublisher", "dashboard_lines", "gyre_page_link"]
+
+log = logging.getLogger(__name__)
+
+
+def gyre_page_link(dashboard_link: str | None) -> str | None:
+    """The gyre page beside a dask dashboard link (``.../status`` → ``.../gyre``)."""
+    if not dashboard_link:
+        return None
+    base = dashboard_link.rstrip("/")
+    if base.endswith("/status"):
+        base = base[: -len("/status")]
+    return f"{base}/gyre"
+
+
+def dashboard_lines(model: ExecutionModel, engine: Engine, *, gyre_page: bool) -> list[str]:
+    """What to print (once) and log about the dashboards: the links, and how to reach them on MPI."""
+    link = engine.dashboard_link
+    if not link:
+        return []
+    where = ""
+    hosts: list[str] = list(getattr(model, "hosts", []) or [])
+    if hosts and model.name == "mpi":
+        where = f" on {hosts[0]} (rank 0)"
+    lines = [f"dask dashboard{where} at {link}"]
+    if gyre_page:
+        lines.append(f"gyre page{where} at {gyre_page_link(link)}")
+    hint = getattr(model, "dashboard_tunnel_hint", None)
+    if callable(hint):
+        text = hint()
+        if text:
+            lines.append(f"from your own machine: {text}")
+    return lines
+
+
+class BoardPublisher:
+    """Sends a :class:`RunBoard` to the gyre page on the scheduler, at most every ``interval`` seconds.
+
+    ``start`` registers the scheduler plugin (once per scheduler) and sends the first board;
+    a background thread then sends the board again whenever it changed; ``close`` sends the
+    final one. Nothing here is ever fatal to the pipeline: a scheduler that cannot take the
+    plugin (no gyre installed there, pickling disabled) just means no gyre page.
+    """
+
+    def __init__(self, client: Client, board: RunBoard, *, interval: float = 0.5) -> None:
+        self.client = client
+        self.board = board
+        self.interval = interval
+        self.serving = False
+        self._sent = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+
+    def start(self) -> bool:
+        """Install the page on the scheduler and publish the first board; ``False`` if there is no page."""
+        from .dashboard_plugin import GyreDashboardPlugin
+
+        try:
+            self.client.register_plugin(GyreDashboardPlugin())
+        except Exception as exc:  # noqa: BLE001 - one unit: installing the page; the pipeline goes on
+            log.warning("the gyre page could not be installed on the scheduler: %s", exc)
+            return False
+        self.serving = bool(self._send())
+        self._thread = threading.Thread(target=self._loop, name="gyre-board-publisher", daemon=True)
+        self._thread.start()
+        return self.serving
+
+    def close(self) -> None:
+        """Stop the background sends and publish the final board."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            self._send()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.board.version != self._sent:
+                self._send()
+
+    def _send(self) -> Any:
+        from .dashboard_plugin import BOARD_HANDLER
+
+        version = self.board.version
+        snapshot = self.board.snapshot()
+        try:
+            answer = self.client.sync(getattr(self.client.scheduler, BOARD_HANDLER), board=snapshot)
+        except Exception as exc:  # noqa: BLE001 - one unit: one send; the next one may work
+            self._failures += 1
+            if self._failures == 1:
+                log.warning("could not send the pipeline's state to the gyre page: %s", exc)
+            return False
+        self._sent = version
+        return answer
