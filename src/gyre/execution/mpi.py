@@ -153,6 +153,9 @@ class MPIModel(ExecutionModel):
         comm = MPI.COMM_WORLD
         size, rank = comm.Get_size(), comm.Get_rank()
         if size < MIN_WORLD_SIZE:
+            # every rank finds this by itself and exits with this error: no rank waits for
+            # another, so no abort is needed (an abort could cut the other ranks' messages short)
+            _RELEASED_PIDS.add(os.getpid())
             raise ClusterError(
                 f"mpi execution found {size} MPI rank{'s' if size != 1 else ''}, needs at least "
                 f"{MIN_WORLD_SIZE}: one for the scheduler, one for the driver and one or more for workers. "
