@@ -66,7 +66,8 @@ class MPIModel(ExecutionModel):
         Memory of each worker before it spills and is restarted: bytes, a fraction of the
         machine, a string like ``"4GB"`` or ``"auto"``.
     interface
-        Network interface for the scheduler and workers, e.g. ``"ib0"``; ``None`` lets dask choose.
+        Network interface for the scheduler and workers, e.g. ``"ib0"``; ``None`` uses the
+        loopback when every rank is on one host, and lets dask choose otherwise.
     local_directory
         Where workers keep spilled data; a node-local scratch directory is best.
     dashboard_address
@@ -187,7 +188,7 @@ class MPIModel(ExecutionModel):
             dashboard = False
         return bool(
             initialize(
-                interface=self.interface,
+                interface=self._interface(),
                 nthreads=self.threads_per_worker,
                 local_directory=None if self.local_directory is None else str(self.local_directory),
                 memory_limit=self.memory_limit,
@@ -199,6 +200,13 @@ class MPIModel(ExecutionModel):
                 exit=False,
             )
         )
+
+    def _interface(self) -> str | None:
+        """The interface asked for; on a job within one host, the loopback (nothing leaves the node)."""
+        if self.interface is not None or len(set(self.hosts)) != 1:
+            return self.interface
+        names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
+        return "lo" if "lo" in names else None
 
     def _serve(self, comm: Any) -> None:
         """Be the scheduler (rank 0) or a worker (ranks ≥ 2) until the driver shuts the cluster down.
