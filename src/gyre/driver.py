@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,7 @@ class Driver:
         window: int | None = None,
         fail_fast: bool = False,
         listeners: Iterable[Listener] = (),
+        cached: Mapping[str, TaskOutcome] | None = None,
     ) -> None:
         self.engine = engine
         self.window = len(chains) if window is None else max(1, window)
@@ -67,11 +68,11 @@ class Driver:
         self.max_in_flight = 0
         self.outcomes: list[TaskOutcome] = []
         self.cancelled = False
+        self.cached = dict(cached or {})
 
     def run(self) -> list[TaskOutcome]:
         """Submit, collect and return every outcome (in completion order)."""
-        for _ in range(min(self.window, len(self._queue))):
-            self._submit_next()
+        self._fill()
         for completed in self.engine.completed():
             state, index = self._where.pop(completed.key)
             outcome = self._outcome(completed, state, index)
@@ -80,7 +81,7 @@ class Driver:
             if state.complete:
                 self._in_flight -= 1
                 if self._queue and not self.cancelled:
-                    self._submit_next()
+                    self._fill()
             if self.fail_fast and outcome.status == "failed" and not self.cancelled:
                 self._cancel(f"fail_fast: run {outcome.run} failed in phase {outcome.phase}")
         return self.outcomes
@@ -89,13 +90,23 @@ class Driver:
         """Stop submitting and cancel what is in flight; unfinished (phase, run)s are marked skipped."""
         self._cancel(reason)
 
+    def _fill(self) -> None:
+        while self._queue and self._in_flight < self.window:
+            self._submit_next()
+
     def _submit_next(self) -> None:
         chain = self._queue.popleft()
         state = _ChainState(chain)
         upstream: Any = chain.payload
         for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
+            if key in self.cached:  # resolved from the manifest: nothing to submit
+                upstream = state.outcomes[index] = self.cached[key]
+                self._record(upstream)
+                continue
             upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
             self._where[key] = (state, index)
+        if state.complete:
+            return
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
 

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .display import TerminalDisplay
 from .driver import Driver
+from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
 from .graph import compile_chains
+from .interrupt import stop_on_signals
+from .lock import WorkspaceLock
 from .logsetup import driver_log
+from .manifest import Manifest
 from .pipeline import Pipeline
 from .progress import PROGRESS_TOPIC
 from .report import PipelineReport, now
+from .resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
 from .runs import discover_runs
-from .seeding import fresh_seed
 from .shared import clear_shared
 
 if TYPE_CHECKING:
@@ -28,6 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["generate_assets", "start_pipeline"]
 
 log = logging.getLogger(__name__)
+
+
+class _ResumeArgs(NamedTuple):
+    force: bool
+    force_phases: tuple[str, ...]
+    policy: ResumePolicy
 
 
 def start_pipeline(
@@ -42,6 +53,9 @@ def start_pipeline(
     cluster: ExecutionModel | str | None = None,
     fail_fast: bool = False,
     window: int | None = None,
+    force: bool = False,
+    force_phases: Iterable[str] = (),
+    resume: ResumePolicy | None = None,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -55,6 +69,13 @@ def start_pipeline(
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
     (default: four per worker thread).
+
+    Finished work is never redone: a (phase, run) whose manifest record matches (same
+    configuration and inputs, artifacts intact per ``resume``, a :class:`ResumePolicy`) is
+    reported ``cached`` without running; ``force`` recomputes everything, ``force_phases``
+    those phases and everything after them. One pipeline at a time holds the workspace
+    (``WorkspaceLockedError`` otherwise). SIGINT/SIGTERM stop the job cleanly: the report so
+    far is written and ``PipelineInterrupted`` (a ``KeyboardInterrupt``) is raised.
     """
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     if getattr(model, "splits_processes", False):
@@ -71,6 +92,7 @@ def start_pipeline(
                 disable_display=disable_display,
                 fail_fast=fail_fast,
                 window=window,
+                resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -89,6 +111,7 @@ def start_pipeline(
             disable_display=disable_display,
             fail_fast=fail_fast,
             window=window,
+            resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -104,9 +127,10 @@ def _run(
     disable_display: bool,
     fail_fast: bool,
     window: int | None,
+    resume: _ResumeArgs,
 ) -> PipelineReport:
     pipeline.create_workspace()
-    with driver_log(pipeline.workspace_path):
+    with WorkspaceLock(pipeline.workspace_path), driver_log(pipeline.workspace_path), stop_on_signals():
         pipeline.validate()
         pipeline.create_assets()
         selection = discover_runs(
@@ -116,7 +140,7 @@ def _run(
             log.warning(
                 "%d runs of %d-%d have no file: %s", len(selection.missing), run_min, run_max, list(selection.missing)
             )
-        seed = pipeline.seed if pipeline.seed is not None else fresh_seed()
+        seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
@@ -131,6 +155,18 @@ def _run(
             model.describe(),
         )
         chains = compile_chains(pipeline, selection, seed=seed, token=token, raise_errors=engine.raise_errors)
+        manifest = Manifest(pipeline.workspace_path)
+        plan = plan_resume(
+            pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
+            force_phases=resume.force_phases, policy=resume.policy,
+        )  # fmt: skip
+        cached = {
+            key: outcome
+            for chain in chains
+            for spec, key in zip(chain.tasks, chain.keys)
+            if (outcome := plan.cached_outcome(spec.phase.name, spec.run)) is not None
+        }
+        log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
         if engine.dashboard_link:
             log.info("dask dashboard at %s", engine.dashboard_link)
         if engine.client is not None:
@@ -140,11 +176,17 @@ def _run(
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[display],
+            listeners=[ManifestWriter(manifest, plan), display],
+            cached=cached,
         )
         display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
+        interrupted: PipelineInterrupted | None = None
         try:
             outcomes = driver.run()
+        except PipelineInterrupted as exc:
+            interrupted = exc
+            driver.cancel(f"interrupted by {signal.Signals(exc.signum).name}")
+            outcomes = driver.outcomes
         finally:
             display.stop()
             if engine.client is not None:
@@ -163,11 +205,16 @@ def _run(
             started=started,
             finished=now(),
             dashboard_link=engine.dashboard_link,
+            interrupted=interrupted is not None,
+            notes=tuple(plan.notes()),
         )
         path = report.write()
         log.info("%s; report written to %s", report.summary(), path)
         if not disable_display:
             print(report.render(), flush=True)
+        if interrupted is not None:
+            interrupted.report = report
+            raise interrupted
         return report
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from .context import RunContext
 from .errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
+from .manifest import artifact_facts
 from .outcome import TaskOutcome
 from .phase import Phase
 from .progress import PROGRESS_TOPIC, ProgressReporter
@@ -81,6 +82,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     worker = _worker_address()
     try:
         result = _compute(spec, payload) if spec.compute else _load(spec, payload)
+        extra = {"artifacts": artifact_facts(result, spec.workspace)} if spec.compute else {}
     except Exception as exc:
         if spec.raise_errors:
             raise
@@ -108,6 +110,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         finished=time.time(),
         worker=worker,
         lineage=spec.lineage,
+        extra=extra,
     )
 
 
