@@ -1,4 +1,4 @@
-"""The ``gyre`` command: init, assets, validate, graph, run."""
+"""The ``gyre`` command: init, assets, validate, graph, run, status, provenance."""
 
 from __future__ import annotations
 
@@ -49,6 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
     run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    run.add_argument("--force", action="store_true", help="recompute everything, ignoring finished work")
+    run.add_argument(
+        "--force-phase", action="append", default=[], metavar="NAME", help="recompute NAME and all later phases"
+    )
+    run.add_argument(
+        "--trust-mtime", action="store_true", help="reuse artifacts whose size and mtime match (no checksums)"
+    )
+    run.add_argument(
+        "--hash-run-files", action="store_true", help="identify run files by content, not by size and mtime"
+    )
+
+    status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
+    status.add_argument("workspace", type=Path)
+    status.add_argument("--trust-mtime", action="store_true", help="check sizes and mtimes, not checksums")
+
+    provenance = sub.add_parser("provenance", help="how the artifact of one (phase, run) was made")
+    provenance.add_argument("workspace", type=Path)
+    provenance.add_argument("phase")
+    provenance.add_argument("run", type=int)
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -84,6 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args.directory)
+    if args.command in ("status", "provenance"):
+        from .provenance import render_provenance, render_status
+
+        if args.command == "status":
+            print(render_status(args.workspace, verify="stat" if args.trust_mtime else "checksum"))
+        else:
+            print(render_provenance(args.workspace, args.phase, args.run))
+        return 0
     pipeline = load_pipeline(args.pipeline)
     if getattr(args, "seed", None) is not None:
         pipeline.seed = args.seed
@@ -120,19 +147,32 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
 
 
 def _run(pipeline: object, args: argparse.Namespace) -> int:
+    from .errors import PipelineInterrupted
     from .launch import start_pipeline
     from .pipeline import Pipeline
+    from .resume import ResumePolicy
 
     assert isinstance(pipeline, Pipeline)
-    report = start_pipeline(
-        pipeline,
-        args.runs[0],
-        args.runs[1],
-        disable_display=args.no_display,
-        runs_to_skip=parse_run_list(args.skip),
-        cluster=_model(args),
-        fail_fast=args.fail_fast,
-    )
+    try:
+        report = start_pipeline(
+            pipeline,
+            args.runs[0],
+            args.runs[1],
+            disable_display=args.no_display,
+            runs_to_skip=parse_run_list(args.skip),
+            cluster=_model(args),
+            fail_fast=args.fail_fast,
+            force=args.force,
+            force_phases=args.force_phase,
+            resume=ResumePolicy(
+                verify="stat" if args.trust_mtime else "checksum",
+                run_identity="content" if args.hash_run_files else "stat",
+            ),
+        )
+    except PipelineInterrupted as exc:
+        summary = exc.report.summary() if exc.report is not None else "nothing finished"  # type: ignore[attr-defined]
+        print(f"gyre: {exc}: {summary}; run the same command again to resume", file=sys.stderr)
+        return exc.exit_code
     if report.ok:
         return 0
     print(f"gyre: {report.summary()}", file=sys.stderr)

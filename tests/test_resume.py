@@ -1,0 +1,231 @@
+"""Resume: cached (phase, run)s, changed configurations, corrupted artifacts, bad input, provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cloudpickle
+import faultphases
+import h5py
+import pytest
+from faultphases import LostArtifact, NotAResult, OffsetSum
+from toyphases import ScalePhase, StatPhase, SumPhase, calls
+
+from gyre import ConfigError, Manifest, Pipeline, ResumePolicy, SyncModel, start_pipeline
+from gyre.cli import main
+
+cloudpickle.register_pickle_by_value(faultphases)
+
+SYNC = SyncModel(raise_errors=False)
+
+
+def make(tmp_path: Path, run_dir: Path, *, name="ws", scale=None, middle=None, active=(True, True, True), seed=11):
+    phases = [scale or ScalePhase(), middle or SumPhase(), StatPhase()]
+    return Pipeline(phases, list(active), tmp_path / name, run_dir, seed=seed)
+
+
+def artifacts(workspace: Path) -> dict[str, bytes]:
+    out = {}
+    for path in sorted(workspace.glob("*/run_*.h5")):
+        with h5py.File(path, "r") as handle:
+            for name in handle:
+                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
+    return out
+
+
+def statuses(report, phase):
+    return {run: report.status(phase, run) for run in report.runs}
+
+
+def test_rerun_computes_nothing_and_reports_cached(tmp_path, run_dir, client):
+    first = start_pipeline(make(tmp_path, run_dir), 1, 6, client=client, disable_display=True)
+    assert first.ok
+    before = {p: calls(tmp_path / "ws", p) for p in ("scale", "sum", "stat")}
+    records = list(Manifest(tmp_path / "ws").records())
+    assert len(records) == 15 and all(r.status == "done" for r in records)
+    record = Manifest(tmp_path / "ws").read("stat", 3)
+    assert record.artifacts["stat"]["checksum"].startswith("sha256:")
+    assert record.inputs["upstream"]["phase"] == "sum" and record.host and record.started and record.finished
+
+    again = start_pipeline(make(tmp_path, run_dir), 1, 6, client=client, disable_display=True)
+    assert again.ok
+    assert {p: calls(tmp_path / "ws", p) for p in ("scale", "sum", "stat")} == before
+    assert set(statuses(again, "stat").values()) == {"cached"}
+    saved = json.loads((tmp_path / "ws/report.json").read_text())
+    assert saved["counts"]["scale"]["cached"] == 5
+    assert again.outcome("stat", 3).result.metadata["mean"] == first.outcome("stat", 3).result.metadata["mean"]
+
+
+def test_changed_parameter_recomputes_that_phase_and_downstream_only(tmp_path, run_dir):
+    start_pipeline(make(tmp_path, run_dir, middle=OffsetSum(0.0)), 1, 6, cluster=SYNC, disable_display=True)
+    scale_calls = calls(tmp_path / "ws", "scale")
+    report = start_pipeline(make(tmp_path, run_dir, middle=OffsetSum(1.5)), 1, 6, cluster=SYNC, disable_display=True)
+    assert report.ok
+    assert calls(tmp_path / "ws", "scale") == scale_calls
+    assert set(statuses(report, "scale").values()) == {"cached"}
+    assert set(statuses(report, "sum").values()) == {"done"}
+    assert set(statuses(report, "stat").values()) == {"done"}
+    assert sorted(calls(tmp_path / "ws", "sum")) == sorted([1, 2, 3, 5, 6] * 2)
+    notes = "\n".join(report.notes)
+    assert "phase 'sum': recomputing 5 runs (1-3,5-6): configuration changed (offset: 0.0 → 1.5)" in notes
+    assert "phase 'stat': recomputing 5 runs" in notes and "upstream phase 'sum' is recomputed" in notes
+    assert "configuration changed (offset: 0.0 → 1.5)" in report.render()
+
+
+def test_force_and_force_phase(tmp_path, run_dir):
+    start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
+    report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, force_phases=["sum"])
+    assert set(statuses(report, "scale").values()) == {"cached"}
+    assert set(statuses(report, "sum").values()) == set(statuses(report, "stat").values()) == {"done"}
+    report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, force=True)
+    assert {report.status(p, r) for p in ("scale", "sum", "stat") for r in report.runs} == {"done"}
+    assert calls(tmp_path / "ws", "scale") == [1, 1, 2, 2, 3, 3]
+    with pytest.raises(ConfigError, match="unknown phase.*nope"):
+        start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, force_phases=["nope"])
+
+
+def test_corrupted_artifact_is_detected_and_recomputed(tmp_path, run_dir):
+    start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True)
+    good = artifacts(tmp_path / "ws")
+    target = tmp_path / "ws/scale/run_0003.h5"
+    stat = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-100:] = bytes(100)  # same size, other bytes, same mtime: only a checksum sees it
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    trusting = start_pipeline(
+        make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True, resume=ResumePolicy(verify="stat")
+    )
+    assert trusting.status("scale", 3) == "cached"  # the documented blind spot of the fast policy
+    report = start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True)
+    assert report.status("scale", 3) == "done"
+    assert report.status("sum", 3) == report.status("stat", 3) == "done"
+    assert report.status("scale", 2) == report.status("stat", 5) == "cached"
+    assert "does not match its checksum" in "\n".join(report.notes)
+    assert artifacts(tmp_path / "ws") == good
+    assert calls(tmp_path / "ws", "scale").count(3) == 2 and calls(tmp_path / "ws", "scale").count(2) == 1
+
+
+def test_changed_run_file_recomputes_that_run(tmp_path, run_dir):
+    start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
+    path = run_dir / "run_0002.h5"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
+    assert statuses(report, "scale") == {1: "cached", 2: "done", 3: "cached"}
+    assert "run file run_0002.h5 changed" in "\n".join(report.notes)
+    content = ResumePolicy(run_identity="content")  # content identity ignores the mtime: first run records it
+    start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, resume=content)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, resume=content)
+    assert set(statuses(report, "scale").values()) == {"cached"}
+
+
+def test_inactive_phase_warns_about_another_configuration(tmp_path, run_dir, caplog):
+    start_pipeline(make(tmp_path, run_dir, scale=ScalePhase(factor=2.0)), 1, 3, cluster=SYNC, disable_display=True)
+    pipeline = make(tmp_path, run_dir, scale=ScalePhase(factor=3.0), active=(False, True, True))
+    report = start_pipeline(pipeline, 1, 3, cluster=SYNC, disable_display=True)
+    assert report.ok and calls(tmp_path / "ws", "scale") == [1, 2, 3]
+    assert set(statuses(report, "scale").values()) == {"cached"}
+    assert set(statuses(report, "sum").values()) == {"cached"}  # made from exactly these artifacts
+    warning = next(n for n in report.notes if "inactive" in n)
+    assert "phase 'scale' is inactive" in warning and "factor: 2.0 → 3.0" in warning and "runs 1-3" in warning
+    assert "factor: 2.0 → 3.0" in caplog.text
+
+
+def test_workspace_seed_is_kept_for_resume(tmp_path, run_dir):
+    first = start_pipeline(make(tmp_path, run_dir, seed=None), 1, 2, cluster=SYNC, disable_display=True)
+    second = start_pipeline(make(tmp_path, run_dir, seed=None), 1, 2, cluster=SYNC, disable_display=True)
+    assert first.seed == second.seed
+    assert set(statuses(second, "stat").values()) == {"cached"}
+    changed = start_pipeline(make(tmp_path, run_dir, seed=5), 1, 2, cluster=SYNC, disable_display=True)
+    assert set(statuses(changed, "scale").values()) == {"done"}
+    assert "seed" in "\n".join(changed.notes)
+
+
+def test_bad_run_files_fail_alone_and_finished_work_is_kept(tmp_path, run_dir):
+    (run_dir / "run_0002.h5").write_text("this is not HDF5")
+    with h5py.File(run_dir / "run_0005.h5", "w") as handle:
+        handle.create_dataset("other", data=[1.0])
+    report = start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True)
+    assert report.failed_runs == [2, 5]
+    assert "run_0002.h5" in report.outcome("scale", 2).error and "run 2" in report.outcome("scale", 2).error
+    assert report.outcome("scale", 2).error_type == "BadRunFileError"
+    assert "dataset 'signal' is missing" in report.outcome("scale", 5).error
+    assert Manifest(tmp_path / "ws").read("scale", 2).status == "failed"
+
+    faultphases_runs = [1, 3, 6]
+    from toyphases import make_run_files
+
+    make_run_files(run_dir, [2, 5])
+    again = start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True)
+    assert again.ok
+    assert all(again.status("stat", run) == "cached" for run in faultphases_runs)
+    assert again.status("stat", 2) == again.status("stat", 5) == "done"
+    assert sorted(calls(tmp_path / "ws", "scale")) == [1, 2, 3, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("middle", "message"),
+    [
+        (NotAResult(bad_on=(3,)), "phase 'sum' returned a dict for run 3, not a gyre.PhaseResult"),
+        (LostArtifact(bad_on=(3,)), "phase 'sum' reported artifact 'sum' for run 3 at"),
+    ],
+)
+def test_bad_results_fail_that_run(tmp_path, run_dir, middle, message):
+    report = start_pipeline(make(tmp_path, run_dir, middle=middle), 1, 6, cluster=SYNC, disable_display=True)
+    assert report.failed_runs == [3]
+    assert message in report.outcome("sum", 3).error
+    assert report.outcome("sum", 3).error_type == "InvalidResultError"
+    assert report.status("stat", 3) == "skipped" and report.status("stat", 6) == "done"
+    assert Manifest(tmp_path / "ws").read("sum", 3).status == "failed"
+    assert Manifest(tmp_path / "ws").read("stat", 3) is None
+
+
+def test_unreadable_manifest_record_means_recompute(tmp_path, run_dir):
+    start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
+    Manifest(tmp_path / "ws").path("sum", 2).write_text('{"format": "gyre-manif')  # torn
+    report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
+    assert statuses(report, "sum") == {1: "cached", 2: "done", 3: "cached"}
+    assert Manifest(tmp_path / "ws").read("sum", 2).status == "done"
+
+
+def test_status_and_provenance_commands(tmp_path, run_dir, capsys):
+    start_pipeline(make(tmp_path, run_dir, scale=ScalePhase(fail_on=(5,))), 1, 6, cluster=SYNC, disable_display=True)
+    (tmp_path / "ws/sum/run_0002.h5").write_bytes(b"broken")
+    assert main(["status", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:5]}
+    assert rows == {"scale": ["4", "0", "0", "1"], "sum": ["3", "1", "1", "0"], "stat": ["4", "0", "1", "0"]}
+    assert "sum stale: runs 2" in out and "scale failed: runs 5" in out
+
+    assert main(["provenance", str(tmp_path / "ws"), "stat", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "phase 'stat', run 3: done" in out and "seed     11" in out and "now      intact" in out
+    assert "made from phase 'sum'" in out and "made from phase 'scale'" in out and "run file run_0003.h5" in out
+    assert '"factor": 2.0' in out
+    assert main(["provenance", str(tmp_path / "ws"), "stat", "4"]) == 2
+    assert "no record of phase 'stat' for run 4" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+
+
+def test_atomic_artifacts_through_the_context(tmp_path):
+    import numpy as np
+
+    from gyre import RunContext
+    from gyre.io import write_artifact
+    from gyre.progress import ProgressReporter
+
+    ctx = RunContext(tmp_path, 7, "p", np.random.default_rng(0), ProgressReporter("p", 7, None))
+    with pytest.raises(RuntimeError), ctx.artifact() as path:
+        path.write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+    assert not ctx.artifact_path().exists() and list(ctx.artifact_dir.iterdir()) == []
+    with pytest.raises(TypeError):
+        write_artifact(ctx.artifact_path(), {"x": ("event", np.array([object()]))})
+    assert list(ctx.artifact_dir.iterdir()) == []
+    with ctx.artifact() as path:
+        path.write_bytes(b"whole")
+    assert ctx.artifact_path().read_bytes() == b"whole"
