@@ -84,3 +84,33 @@ class LostArtifact(SumPhase):
         if ctx.run in self.bad_on:
             return PhaseResult({self.name: ctx.artifact_path("never-written.h5")}, run=ctx.run)
         return result
+
+
+def pipeline_module(directory: Path, workspace: Path, runs: Path, *, delay: float, seed: int = 5) -> Path:
+    """A pipeline file for ``gyre run``: scale → a slow sum → stat, over ``runs``, into ``workspace``."""
+    path = directory / "slow_pipeline.py"
+    path.write_text(
+        "import gyre\n"
+        "from faultphases import SlowSum\n"
+        "from toyphases import ScalePhase, StatPhase\n"
+        f"pipeline = gyre.Pipeline([ScalePhase(), SlowSum({delay}), StatPhase()], [True] * 3, {str(workspace)!r}, "
+        f"{str(runs)!r}, seed={seed})\n"
+    )
+    return path
+
+
+def gyre_env() -> dict[str, str]:
+    """The environment for a ``gyre`` subprocess: this gyre and the test helpers importable."""
+    import gyre
+
+    paths = [str(Path(gyre.__file__).parents[1]), str(Path(__file__).parent)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``condition()`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
