@@ -229,3 +229,55 @@ def test_atomic_artifacts_through_the_context(tmp_path):
     with ctx.artifact() as path:
         path.write_bytes(b"whole")
     assert ctx.artifact_path().read_bytes() == b"whole"
+
+
+def test_temporaries_of_killed_tasks_are_swept(tmp_path, run_dir):
+    workspace = tmp_path / "ws"
+    (workspace / "scale").mkdir(parents=True)
+    litter = workspace / "scale" / ".run_0002.h5.0123456789ab.tmp"
+    litter.write_bytes(b"half")
+    own = workspace / "scale" / ".notes.tmp"
+    own.write_text("not gyre's")
+    assert start_pipeline(make(tmp_path, run_dir), 1, 2, cluster=SYNC, disable_display=True).ok
+    assert not litter.exists() and own.exists()
+
+
+def test_fingerprints_are_the_same_in_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    from faultphases import gyre_env
+
+    from gyre.manifest import config_fingerprint
+
+    code = (
+        "from faultphases import OffsetSum; from gyre.manifest import config_fingerprint; "
+        "print(config_fingerprint(OffsetSum(1.5), seed=3, lineage=('a',))[0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=gyre_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == config_fingerprint(OffsetSum(1.5), seed=3, lineage=("a",))[0]
+    assert config_fingerprint(OffsetSum(1.5), seed=3)[0] != config_fingerprint(OffsetSum(1.5), seed=4)[0]
+    assert config_fingerprint(OffsetSum(1.5), seed=3)[0] != config_fingerprint(OffsetSum(2.5), seed=3)[0]
+
+
+def test_cli_force_flags(tmp_path, run_dir, capsys):
+    from faultphases import pipeline_module
+
+    module = pipeline_module(tmp_path, tmp_path / "ws", run_dir, delay=0.0)
+    command = ["run", f"{module}:pipeline", "--runs", "1-3", "--sync", "--no-display"]
+    assert main(command) == 0
+    assert main([*command, "--trust-mtime"]) == 0
+    assert calls(tmp_path / "ws", "sum") == [1, 2, 3]
+    assert main([*command, "--force-phase", "sum"]) == 0
+    assert calls(tmp_path / "ws", "scale") == [1, 2, 3] and calls(tmp_path / "ws", "sum") == [1, 1, 2, 2, 3, 3]
+    assert main([*command, "--force"]) == 0
+    assert calls(tmp_path / "ws", "scale") == [1, 1, 2, 2, 3, 3]
+    assert main([*command, "--force-phase", "nope"]) == 2
+    assert "cannot force unknown phase(s) nope" in capsys.readouterr().err
+
+
+def test_workspace_that_cannot_be_created_stops_the_start(tmp_path, run_dir):
+    (tmp_path / "file").write_text("in the way")
+    pipeline = Pipeline([ScalePhase()], [True], tmp_path / "file" / "ws", run_dir)
+    with pytest.raises(ConfigError, match=f"cannot create the workspace {tmp_path / 'file' / 'ws'}"):
+        start_pipeline(pipeline, 1, 3, cluster=SYNC, disable_display=True)

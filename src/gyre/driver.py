@@ -45,7 +45,8 @@ class Driver:
     At most ``window`` runs are in flight at once (``None``: all); the next chain, in the
     given order (largest run first), is submitted as soon as one completes, so the
     scheduler's and the driver's memory stay flat as the run count grows. With
-    ``fail_fast`` the first failure cancels everything not yet finished.
+    ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
+    ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
     """
 
     def __init__(

@@ -23,7 +23,7 @@ from .manifest import Manifest
 from .pipeline import Pipeline
 from .progress import PROGRESS_TOPIC
 from .report import PipelineReport, now
-from .resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
+from .resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries, workspace_seed
 from .runs import discover_runs
 from .shared import clear_shared
 
@@ -141,6 +141,7 @@ def _run(
                 "%d runs of %d-%d have no file: %s", len(selection.missing), run_min, run_max, list(selection.missing)
             )
         seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
+        sweep_temporaries(pipeline.workspace_path, pipeline.phases)
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
