@@ -108,6 +108,12 @@ def test_corrupted_artifact_is_detected_and_recomputed(tmp_path, run_dir):
     assert artifacts(tmp_path / "ws") == good
     assert calls(tmp_path / "ws", "scale").count(3) == 2 and calls(tmp_path / "ws", "scale").count(2) == 1
 
+    (tmp_path / "ws/sum/run_0005.h5").unlink()
+    report = start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True)
+    assert (report.status("scale", 5), report.status("sum", 5), report.status("stat", 5)) == ("cached", "done", "done")
+    assert "phase 'sum': recomputing 1 run (5): artifact 'sum' is missing" in report.notes
+    assert artifacts(tmp_path / "ws") == good
+
 
 def test_changed_run_file_recomputes_that_run(tmp_path, run_dir):
     start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
@@ -115,7 +121,7 @@ def test_changed_run_file_recomputes_that_run(tmp_path, run_dir):
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
     assert statuses(report, "scale") == {1: "cached", 2: "done", 3: "cached"}
-    assert "run file run_0002.h5 changed" in "\n".join(report.notes)
+    assert "phase 'scale': recomputing 1 run (2): its run file changed (size or modification time)" in report.notes
     content = ResumePolicy(run_identity="content")  # content identity ignores the mtime: first run records it
     start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, resume=content)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))

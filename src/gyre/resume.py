@@ -290,7 +290,7 @@ def _what_changed(record: ManifestRecord, common: dict[str, Any]) -> str:
         return "configuration changed (" + (", ".join(changes) or "config() differs") + ")"
     old_run, new_run = record.inputs.get("run_file"), common["inputs"].get("run_file")
     if new_run is not None and old_run != new_run:
-        return f"run file {new_run.get('name')} changed"
+        return "its run file changed" + (" (content)" if "checksum" in new_run else " (size or modification time)")
     upstream = common["inputs"].get("upstream", {}).get("phase", "upstream")
     return f"input changed (phase {upstream!r} was recomputed since)"
 
