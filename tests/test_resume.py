@@ -287,3 +287,18 @@ def test_workspace_that_cannot_be_created_stops_the_start(tmp_path, run_dir):
     pipeline = Pipeline([ScalePhase()], [True], tmp_path / "file" / "ws", run_dir)
     with pytest.raises(ConfigError, match=f"cannot create the workspace {tmp_path / 'file' / 'ws'}"):
         start_pipeline(pipeline, 1, 3, cluster=SYNC, disable_display=True)
+
+
+def test_nothing_to_compute_starts_no_cluster(tmp_path, run_dir, monkeypatch):
+    from gyre import LocalModel
+
+    assert start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=SYNC, disable_display=True).ok
+
+    def refuse(self):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(LocalModel, "open", refuse)
+    report = start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=LocalModel(2), disable_display=True)
+    assert report.ok and {report.status("stat", run) for run in report.runs} == {"cached"}
+    with pytest.raises(AssertionError, match="a cluster was started"):
+        start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=LocalModel(2), disable_display=True, force=True)

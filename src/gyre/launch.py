@@ -15,6 +15,7 @@ from .driver import Driver
 from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
+from .execution.sync import SyncEngine
 from .graph import compile_chains
 from .interrupt import stop_on_signals
 from .lock import WorkspaceLock
@@ -130,7 +131,7 @@ def _run(
     resume: _ResumeArgs,
 ) -> PipelineReport:
     pipeline.create_workspace()
-    with WorkspaceLock(pipeline.workspace_path), driver_log(pipeline.workspace_path), stop_on_signals():
+    with driver_log(pipeline.workspace_path), WorkspaceLock(pipeline.workspace_path), stop_on_signals():
         pipeline.validate()
         pipeline.create_assets()
         selection = discover_runs(
@@ -145,7 +146,18 @@ def _run(
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
-        engine = engine_source if isinstance(engine_source, Engine) else engine_source()
+        manifest = Manifest(pipeline.workspace_path)
+        plan = plan_resume(
+            pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
+            force_phases=resume.force_phases, policy=resume.policy,
+        )  # fmt: skip
+        if isinstance(engine_source, Engine):
+            engine = engine_source
+        elif plan.count("compute") or plan.count("load"):
+            engine = engine_source()
+        else:  # everything is cached: no cluster to start
+            log.info("every (phase, run) is cached: no cluster is started")
+            engine = SyncEngine(raise_errors=False)
         log.info(
             "starting %s: runs %d-%d (%d found), seed %d, on %s",
             pipeline.name,
@@ -156,11 +168,6 @@ def _run(
             model.describe(),
         )
         chains = compile_chains(pipeline, selection, seed=seed, token=token, raise_errors=engine.raise_errors)
-        manifest = Manifest(pipeline.workspace_path)
-        plan = plan_resume(
-            pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
-            force_phases=resume.force_phases, policy=resume.policy,
-        )  # fmt: skip
         cached = {
             key: outcome
             for chain in chains
