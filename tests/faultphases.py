@@ -114,3 +114,20 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.05) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class SignallingSum(SumPhase):
+    """Sends ``signum`` to its own process on run ``on`` (once): an interruption at a known point."""
+
+    def __init__(self, on: int, signum: int = signal.SIGTERM) -> None:
+        super().__init__()
+        self._on = on
+        self._signum = signum
+
+    def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        marker = Path(ctx.workspace) / "signalled"
+        if ctx.run == self._on and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), self._signum)
+            time.sleep(5)  # the handler raises before this ends
+        return super().run(payload, ctx)

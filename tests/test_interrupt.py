@@ -92,3 +92,34 @@ def test_interrupted_driver_resumes_without_recomputing(tmp_path, reference, sig
         assert calls(workspace, phase).count(run) == 1, (phase, run)
     assert all(calls(workspace, phase).count(run) <= 2 for phase in ("scale", "sum", "stat") for run in range(1, 15))
     assert artifacts(workspace) == expected
+
+
+def test_signal_in_process_writes_the_report_and_raises(tmp_path, run_dir):
+    from faultphases import SignallingSum
+
+    from gyre import PipelineInterrupted, SyncModel
+
+    def pipeline():
+        phases = [ScalePhase(), SignallingSum(on=3), StatPhase()]
+        return Pipeline(phases, [True] * 3, tmp_path / "ws", run_dir, seed=2)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(PipelineInterrupted) as info:
+        start_pipeline(pipeline(), 1, 6, cluster=SyncModel(raise_errors=False), disable_display=True)
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert info.value.exit_code == 143 and isinstance(info.value, KeyboardInterrupt)
+    report = info.value.report
+    assert report.interrupted and not report.ok and "INTERRUPTED" in report.summary()
+    # largest run first: 6 and 5 finished, 3 was running, 2 and 1 never started
+    assert [report.status("stat", run) for run in (6, 5)] == ["done", "done"]
+    assert report.status("sum", 3) == "skipped" and "interrupted by SIGTERM" in report.outcome("sum", 3).error
+    assert report.status("scale", 1) == "skipped"
+    assert json.loads((tmp_path / "ws/report.json").read_text())["interrupted"] is True
+    assert not lock_path(tmp_path / "ws").exists()
+    done = {(r.phase, r.run) for r in Manifest(tmp_path / "ws").records()}
+    assert done == {(p, r) for p in ("scale", "sum", "stat") for r in (5, 6)} | {("scale", 3)}
+
+    again = start_pipeline(pipeline(), 1, 6, cluster=SyncModel(raise_errors=False), disable_display=True)
+    assert again.ok
+    assert sorted(calls(tmp_path / "ws", "scale")) == [1, 2, 3, 5, 6]
+    assert sorted(calls(tmp_path / "ws", "stat")) == [1, 2, 3, 5, 6]

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
 from .errors import PipelineInterrupted
+from .graph import RunChain
+from .outcome import TaskOutcome
 
-__all__ = ["SIGNALS", "stop_on_signals"]
+__all__ = ["SIGNALS", "fill_unfinished", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +54,26 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+def fill_unfinished(chains: Sequence[RunChain], outcomes: Sequence[TaskOutcome], reason: str) -> list[TaskOutcome]:
+    """``outcomes`` plus a ``skipped`` outcome for every (phase, run) of ``chains`` that has none.
+
+    A signal can land between a task's completion and its bookkeeping; the report must
+    still have one outcome per (phase, run).
+    """
+    seen = {(o.phase, o.run) for o in outcomes}
+    filled = list(outcomes)
+    for chain in chains:
+        for spec in chain.tasks:
+            if (spec.phase.name, spec.run) not in seen:
+                filled.append(
+                    TaskOutcome(
+                        phase=spec.phase.name,
+                        run=spec.run,
+                        status="skipped",
+                        error=f"skipped: {reason}",
+                        lineage=spec.lineage,
+                    )
+                )
+    return filled

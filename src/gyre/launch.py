@@ -17,7 +17,7 @@ from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
 from .execution.sync import SyncEngine
 from .graph import compile_chains
-from .interrupt import stop_on_signals
+from .interrupt import fill_unfinished, stop_on_signals
 from .lock import WorkspaceLock
 from .logsetup import driver_log
 from .manifest import Manifest
@@ -184,7 +184,7 @@ def _run(
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[ManifestWriter(manifest, plan), display],
+            listeners=[writer := ManifestWriter(manifest, plan), display],
             cached=cached,
         )
         display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
@@ -193,8 +193,10 @@ def _run(
             outcomes = driver.run()
         except PipelineInterrupted as exc:
             interrupted = exc
-            driver.cancel(f"interrupted by {signal.Signals(exc.signum).name}")
-            outcomes = driver.outcomes
+            reason = f"interrupted by {signal.Signals(exc.signum).name}"
+            driver.cancel(reason)
+            writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
+            outcomes = fill_unfinished(chains, driver.outcomes, reason)
         finally:
             display.stop()
             if engine.client is not None:

@@ -313,6 +313,7 @@ class ManifestWriter:
         self.plan = plan
         self.lineage = tuple(lineage)
         self.written = 0
+        self._recorded: set[tuple[str, int]] = set()
 
     def task_done(self, outcome: TaskOutcome) -> None:
         """Write the record of ``outcome`` if it was computed here."""
@@ -349,7 +350,14 @@ class ManifestWriter:
         except OSError as exc:
             log.error("could not write the manifest record of %s run %d: %s", outcome.phase, outcome.run, exc)
             return
+        self._recorded.add((outcome.phase, outcome.run))
         self.written += 1
+
+    def catch_up(self, outcomes: Iterable[TaskOutcome]) -> None:
+        """Write the records an interruption kept :meth:`task_done` from writing (idempotent)."""
+        for outcome in outcomes:
+            if (outcome.phase, outcome.run) not in self._recorded:
+                self.task_done(outcome)
 
 
 def workspace_seed(workspace: Path, seed: int | None) -> int:
