@@ -302,3 +302,19 @@ def test_nothing_to_compute_starts_no_cluster(tmp_path, run_dir, monkeypatch):
     assert report.ok and {report.status("stat", run) for run in report.runs} == {"cached"}
     with pytest.raises(AssertionError, match="a cluster was started"):
         start_pipeline(make(tmp_path, run_dir), 1, 6, cluster=LocalModel(2), disable_display=True, force=True)
+
+
+def test_canonical_config_values():
+    import numpy as np
+
+    from gyre.manifest import canonical, digest
+
+    big = np.arange(1000.0)
+    summary = canonical({"weights": big, "small": np.array([1, 2]), "path": Path("/x"), "n": np.int64(3)})
+    assert summary["small"] == [1, 2] and summary["path"] == "/x" and summary["n"] == 3
+    assert summary["weights"]["shape"] == [1000] and summary["weights"]["array"].startswith("sha256:")
+    changed = big.copy()
+    changed[500] = -1
+    assert digest({"w": big}) != digest({"w": changed}) and digest({"w": big}) == digest({"w": big.copy()})
+    assert canonical({"b": 1, "a": {3, 1}}) == {"a": [1, 3], "b": 1}
+    assert digest(object()) == digest(object())  # memory addresses do not leak into fingerprints
