@@ -175,7 +175,7 @@ def plan_resume(
     first_forced = min((names.index(n) for n in forced), default=len(names))
     configs = [config_fingerprint(p, seed=seed, lineage=lineage) for p in pipeline.phases]
     runs = selection.found if isinstance(selection, RunSelection) else tuple(selection)
-    records = manifest.load_all() if not force else {}
+    records = manifest.load_all()  # even when forced: inactive phases still need theirs
     workspace = Path(pipeline.workspace_path)
 
     def plan_run(run: RunFile) -> list[TaskDecision]:
