@@ -20,14 +20,17 @@ from .errors import (
     MissingArtifactError,
     NoRunsError,
     PhaseFailed,
+    PipelineInterrupted,
     RunError,
     SchemaMismatchError,
+    WorkspaceLockedError,
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
 from .io import EventChunk, iter_chunks, open_run, write_artifact
 from .launch import generate_assets, start_pipeline
 from .lineage import ChildSummary
+from .manifest import Manifest
 from .outcome import TaskOutcome
 from .phase import Phase
 from .pipeline import Pipeline
@@ -35,6 +38,7 @@ from .progress import ProgressReporter
 from .report import PipelineReport
 from .result import PhaseResult
 from .results import open_artifacts, report_dataset
+from .resume import ResumePolicy
 from .runs import RunFile, RunSelection, discover_runs
 from .schema import Schema
 from .steps import (
@@ -76,15 +80,18 @@ __all__ = [
     "LineageNode",
     "LocalModel",
     "MPIModel",
+    "Manifest",
     "MissingArtifactError",
     "NoRunsError",
     "Phase",
     "PhaseFailed",
     "PhaseResult",
     "Pipeline",
+    "PipelineInterrupted",
     "PipelineReport",
     "Placeholder",
     "ProgressReporter",
+    "ResumePolicy",
     "RunContext",
     "RunError",
     "RunFile",
@@ -110,6 +117,7 @@ __all__ = [
     "TaskOutcome",
     "Workflow",
     "WorkflowReport",
+    "WorkspaceLockedError",
     "__version__",
     "discover_runs",
     "generate_assets",

@@ -1,4 +1,4 @@
-"""The ``gyre`` command: init, assets, validate, graph, run."""
+"""The ``gyre`` command: init, assets, validate, graph, run, status, provenance."""
 
 from __future__ import annotations
 
@@ -59,6 +59,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write dask's HTML performance report (default PATH: performance-report.html in the workspace)",
     )
+    run.add_argument("--force", action="store_true", help="recompute everything, ignoring finished work")
+    run.add_argument(
+        "--force-phase", action="append", default=[], metavar="NAME", help="recompute NAME and all later phases"
+    )
+    run.add_argument(
+        "--trust-mtime", action="store_true", help="reuse artifacts whose size and mtime match (no checksums)"
+    )
+    run.add_argument(
+        "--hash-run-files", action="store_true", help="identify run files by content, not by size and mtime"
+    )
+
+    status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
+    status.add_argument("workspace", type=Path)
+    status.add_argument("--trust-mtime", action="store_true", help="check sizes and mtimes, not checksums")
+
+    provenance = sub.add_parser("provenance", help="how the artifact of one (phase, run) was made")
+    provenance.add_argument("workspace", type=Path)
+    provenance.add_argument("phase")
+    provenance.add_argument("run", type=int)
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -94,6 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args.directory)
+    if args.command in ("status", "provenance"):
+        from .provenance import render_provenance, render_status
+
+        if args.command == "status":
+            print(render_status(args.workspace, verify="stat" if args.trust_mtime else "checksum"))
+        else:
+            print(render_provenance(args.workspace, args.phase, args.run))
+        return 0
     pipeline = load_pipeline(args.pipeline)
     if getattr(args, "seed", None) is not None:
         pipeline.seed = args.seed
@@ -130,22 +157,35 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
 
 
 def _run(pipeline: object, args: argparse.Namespace) -> int:
+    from .errors import PipelineInterrupted
     from .launch import start_pipeline
     from .pipeline import Pipeline
+    from .resume import ResumePolicy
 
     assert isinstance(pipeline, Pipeline)
-    report = start_pipeline(
-        pipeline,
-        args.runs[0],
-        args.runs[1],
-        disable_display=args.no_display,
-        runs_to_skip=parse_run_list(args.skip),
-        cluster=_model(args),
-        fail_fast=args.fail_fast,
-        max_generations=args.max_generations,
-        max_children=args.max_children,
-        performance_report=args.performance_report,
-    )
+    try:
+        report = start_pipeline(
+            pipeline,
+            args.runs[0],
+            args.runs[1],
+            disable_display=args.no_display,
+            runs_to_skip=parse_run_list(args.skip),
+            cluster=_model(args),
+            fail_fast=args.fail_fast,
+            force=args.force,
+            force_phases=args.force_phase,
+            max_generations=args.max_generations,
+            max_children=args.max_children,
+            performance_report=args.performance_report,
+            resume=ResumePolicy(
+                verify="stat" if args.trust_mtime else "checksum",
+                run_identity="content" if args.hash_run_files else "stat",
+            ),
+        )
+    except PipelineInterrupted as exc:
+        summary = exc.report.summary() if exc.report is not None else "nothing finished"  # type: ignore[attr-defined]
+        print(f"gyre: {exc}: {summary}; run the same command again to resume", file=sys.stderr)
+        return exc.exit_code
     if report.ok:
         return 0
     print(f"gyre: {report.summary()}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,7 +45,8 @@ class Driver:
     At most ``window`` runs are in flight at once (``None``: all); the next chain, in the
     given order (largest run first), is submitted as soon as one completes, so the
     scheduler's and the driver's memory stay flat as the run count grows. With
-    ``fail_fast`` the first failure cancels everything not yet finished.
+    ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
+    ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class Driver:
         window: int | None = None,
         fail_fast: bool = False,
         listeners: Iterable[Listener] = (),
+        cached: Mapping[str, TaskOutcome] | None = None,
     ) -> None:
         self.engine = engine
         self.window = len(chains) if window is None else max(1, window)
@@ -68,11 +70,11 @@ class Driver:
         self.max_in_flight = 0
         self.outcomes: list[TaskOutcome] = []
         self.cancelled = False
+        self.cached = dict(cached or {})
 
     def run(self) -> list[TaskOutcome]:
         """Submit, collect and return every outcome (in completion order)."""
-        for _ in range(min(self.window, len(self._queue))):
-            self._submit_next()
+        self._fill()
         for completed in self.engine.completed():
             state, index = self._where.pop(completed.key)
             outcome = self._outcome(completed, state, index)
@@ -81,7 +83,7 @@ class Driver:
             if state.complete:
                 self._in_flight -= 1
                 if self._queue and not self.cancelled:
-                    self._submit_next()
+                    self._fill()
             if self.fail_fast and outcome.status == "failed" and not self.cancelled:
                 self._cancel(f"fail_fast: run {outcome.run} failed in phase {outcome.phase}")
         return self.outcomes
@@ -102,13 +104,23 @@ class Driver:
         """Stop submitting and cancel what is in flight; unfinished (phase, run)s are marked skipped."""
         self._cancel(reason)
 
+    def _fill(self) -> None:
+        while self._queue and self._in_flight < self.window:
+            self._submit_next()
+
     def _submit_next(self) -> None:
         chain = self._queue.popleft()
         state = _ChainState(chain)
         upstream: Any = chain.payload
         for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
+            if key in self.cached:  # resolved from the manifest: nothing to submit
+                upstream = state.outcomes[index] = self.cached[key]
+                self._record(upstream)
+                continue
             upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
             self._where[key] = (state, index)
+        if state.complete:
+            return
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
 

@@ -8,6 +8,7 @@
     ├── SchemaMismatchError       two consecutive phases whose schemas do not fit
     ├── AssetError                a phase's create_assets returned False or raised
     ├── ClusterError              an execution model that could not start or connect
+    ├── WorkspaceLockedError      another live pipeline holds the workspace (names host, pid, start)
     └── RunError                  one (phase, run) could not be completed
         ├── PhaseFailed           the phase's own code raised
         ├── MissingArtifactError  an inactive phase's cached artifact does not exist
@@ -16,6 +17,9 @@
 
 A ``RunError`` never escapes ``start_pipeline``: it fails that run's chain and is
 recorded in the report. The others stop the pipeline before any run is computed.
+
+``PipelineInterrupted`` is no ``GyreError`` but a ``KeyboardInterrupt``: SIGINT or SIGTERM
+stopped the job, after its report was written (``.report``, ``.signum``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ __all__ = [
     "MissingArtifactError",
     "NoRunsError",
     "PhaseFailed",
+    "PipelineInterrupted",
     "RunError",
     "SchemaMismatchError",
+    "WorkspaceLockedError",
 ]
 
 
@@ -66,6 +72,30 @@ class AssetError(GyreError):
 
 class ClusterError(GyreError):
     """An execution model that could not start, connect or shut down."""
+
+
+class WorkspaceLockedError(GyreError):
+    """Another pipeline that is still alive holds the workspace."""
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a pipeline; finished work is kept and the report is written.
+
+    ``signum`` is the signal, ``report`` the ``PipelineReport`` so far (``None`` if the
+    signal came before any run was submitted).
+    """
+
+    def __init__(self, signum: int, report: object | None = None) -> None:
+        import signal
+
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.report = report
+
+    @property
+    def exit_code(self) -> int:
+        """The conventional exit status: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
 
 
 class RunError(GyreError):

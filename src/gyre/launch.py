@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .adaptive import AdaptiveHost, AdaptiveLimits, split_outcomes
 from .board import RunBoard
 from .display import TerminalDisplay
 from .driver import Driver
+from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
+from .execution.sync import SyncEngine
 from .graph import compile_chains
 from .html_report import write_html_report
+from .interrupt import fill_unfinished, stop_on_signals
+from .lock import WorkspaceLock
 from .logsetup import driver_log
+from .manifest import Manifest
 from .pipeline import Pipeline
 from .report import PipelineReport, now
+from .resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries, workspace_seed
 from .runs import discover_runs
-from .seeding import fresh_seed
 from .shared import clear_shared
 from .watch import Watch, performance_report_path
 
@@ -31,6 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["generate_assets", "start_pipeline"]
 
 log = logging.getLogger(__name__)
+
+
+class _ResumeArgs(NamedTuple):
+    force: bool
+    force_phases: tuple[str, ...]
+    policy: ResumePolicy
 
 
 def start_pipeline(
@@ -49,6 +61,9 @@ def start_pipeline(
     max_generations: int = 3,
     max_children: int = 100,
     performance_report: str | Path | bool | None = None,
+    force: bool = False,
+    force_phases: Iterable[str] = (),
+    resume: ResumePolicy | None = None,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -72,6 +87,13 @@ def start_pipeline(
     phase grid) are announced once; ``performance_report`` (``True`` or a path, relative to
     the workspace) records distributed's HTML performance report. At the end the report is
     also written as ``<workspace>/report.html``.
+
+    Finished work is never redone: a (phase, run) whose manifest record matches (same
+    configuration and inputs, artifacts intact per ``resume``, a :class:`ResumePolicy`) is
+    reported ``cached`` without running; ``force`` recomputes everything, ``force_phases``
+    those phases and everything after them. One pipeline at a time holds the workspace
+    (``WorkspaceLockedError`` otherwise). SIGINT/SIGTERM stop the job cleanly: the report so
+    far is written and ``PipelineInterrupted`` (a ``KeyboardInterrupt``) is raised.
     """
     limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
     strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
@@ -93,6 +115,7 @@ def start_pipeline(
                 adaptive=strategy,
                 limits=limits,
                 performance_report=performance_report,
+                resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -114,6 +137,7 @@ def start_pipeline(
             adaptive=strategy,
             limits=limits,
             performance_report=performance_report,
+            resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -132,9 +156,10 @@ def _run(
     adaptive: Callable[..., Any] | None = None,
     limits: AdaptiveLimits | None = None,
     performance_report: str | Path | bool | None = None,
+    resume: _ResumeArgs,
 ) -> PipelineReport:
     pipeline.create_workspace()
-    with driver_log(pipeline.workspace_path):
+    with driver_log(pipeline.workspace_path), WorkspaceLock(pipeline.workspace_path), stop_on_signals():
         pipeline.validate()
         pipeline.create_assets()
         selection = discover_runs(
@@ -144,11 +169,23 @@ def _run(
             log.warning(
                 "%d runs of %d-%d have no file: %s", len(selection.missing), run_min, run_max, list(selection.missing)
             )
-        seed = pipeline.seed if pipeline.seed is not None else fresh_seed()
+        seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
+        sweep_temporaries(pipeline.workspace_path, pipeline.phases)
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
-        engine = engine_source if isinstance(engine_source, Engine) else engine_source()
+        manifest = Manifest(pipeline.workspace_path)
+        plan = plan_resume(
+            pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
+            force_phases=resume.force_phases, policy=resume.policy,
+        )  # fmt: skip
+        if isinstance(engine_source, Engine):
+            engine = engine_source
+        elif plan.count("compute") or plan.count("load"):
+            engine = engine_source()
+        else:  # everything is cached: no cluster to start
+            log.info("every (phase, run) is cached: no cluster is started")
+            engine = SyncEngine(raise_errors=False)
         log.info(
             "starting %s: runs %d-%d (%d found), seed %d, on %s",
             pipeline.name,
@@ -176,17 +213,32 @@ def _run(
             board,
             performance_report=performance_report_path(pipeline.workspace_path, performance_report),
         )
+        cached = {
+            key: outcome
+            for chain in chains
+            for spec, key in zip(chain.tasks, chain.keys)
+            if (outcome := plan.cached_outcome(spec.phase.name, spec.run)) is not None
+        }
+        log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
         driver = Driver(
             engine,
             chains,
             window=window if window is not None else 4 * engine.n_threads,
             fail_fast=fail_fast,
-            listeners=[watch, host],
+            listeners=[writer := ManifestWriter(manifest, plan), watch, host],
+            cached=cached,
         )
         host.attach(driver)
+        interrupted: PipelineInterrupted | None = None
         try:
             with watch:
                 outcomes = driver.run()
+        except PipelineInterrupted as exc:
+            interrupted = exc
+            reason = f"interrupted by {signal.Signals(exc.signum).name}"
+            driver.cancel(reason)
+            writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
+            outcomes = fill_unfinished(chains, driver.outcomes, reason)
         finally:
             _release_shared(engine, token)
             host.release(engine)
@@ -206,11 +258,16 @@ def _run(
             dashboard_link=engine.dashboard_link,
             children=host.summaries(),
             child_outcomes=child_outcomes,
+            interrupted=interrupted is not None,
+            notes=tuple(plan.notes()),
         )
         path = report.write()
         log.info("%s; report written to %s and %s", report.summary(), path, write_html_report(report))
         if not disable_display:
             print(report.render(), flush=True)
+        if interrupted is not None:
+            interrupted.report = report
+            raise interrupted
         return report
 
 

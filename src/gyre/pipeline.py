@@ -20,7 +20,8 @@ class Pipeline:
 
     An active phase computes; an inactive one reuses its cached artifacts (through
     ``Phase.construct_artifact``). Run files are found in ``trace_path`` by ``run_pattern``.
-    ``seed`` fixes every random stream; ``None`` draws one per job and records it in the report.
+    ``seed`` fixes every random stream; ``None`` uses the workspace's own seed (drawn by its first
+    job, kept in ``.gyre/seed.json`` so that resumed jobs continue the same streams) and records it.
 
     Raises
     ------

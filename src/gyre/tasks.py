@@ -14,6 +14,7 @@ from typing import Any
 
 from .context import RunContext
 from .errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
+from .manifest import artifact_facts
 from .outcome import TaskOutcome
 from .phase import Phase
 from .progress import PROGRESS_TOPIC, ProgressReporter
@@ -82,6 +83,8 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     extra: dict[str, Any] = {}
     try:
         result = _compute(spec, payload, extra) if spec.compute else _load(spec, payload)
+        if spec.compute:
+            extra["artifacts"] = artifact_facts(result, spec.workspace)
     except Exception as exc:
         if spec.raise_errors:
             raise

@@ -38,6 +38,9 @@ class FuturesEngine(Engine):
                     error = future.exception()
                 except BaseException as exc:  # noqa: BLE001 - cancelled futures raise here
                     error = exc
+                if error is None:  # its result was lost with a dead worker and has been recomputed
+                    yield Completed(future.key, value=future.result())
+                    continue
                 yield Completed(future.key, error=error)
 
     def run_everywhere(self, fn: Callable[..., Any], *args: Any) -> None:

@@ -22,7 +22,10 @@ class LocalModel(ExecutionModel):
     """Start a ``LocalCluster`` with ``n_procs`` worker processes for the pipeline, close it after.
 
     The dashboard binds to 127.0.0.1 on a free port unless ``dashboard_address`` says
-    otherwise (``None`` disables it).
+    otherwise (``None`` disables it). ``worker_saturation`` (dask's
+    ``distributed.scheduler.worker-saturation``) defaults to 1.0: a worker holds only the
+    tasks it is running, so when a task kills its worker (out of memory), no innocent task
+    queued there is blamed for the death (``None``: dask's own setting).
     """
 
     name = "local"
@@ -35,6 +38,7 @@ class LocalModel(ExecutionModel):
         memory_limit: str | float | None = "auto",
         dashboard_address: str | None = "127.0.0.1:0",
         local_directory: str | Path | None = None,
+        worker_saturation: float | None = 1.0,
     ) -> None:
         if n_procs < 1:
             raise ClusterError(f"n_procs must be at least 1, got {n_procs}")
@@ -43,6 +47,7 @@ class LocalModel(ExecutionModel):
         self.memory_limit = memory_limit
         self.dashboard_address = dashboard_address
         self.local_directory = local_directory
+        self.worker_saturation = worker_saturation
 
     def describe(self) -> str:
         return f"local ({self.n_procs} worker processes × {self.threads_per_worker} thread)"
@@ -73,6 +78,8 @@ class LocalModel(ExecutionModel):
             )
         except Exception as exc:
             raise ClusterError(f"could not start a local cluster of {self.n_procs} workers: {exc}") from exc
+        if self.worker_saturation is not None and cluster.scheduler is not None:  # read per decision
+            cluster.scheduler.WORKER_SATURATION = self.worker_saturation
         try:
             with Client(cluster) as client:
                 client.wait_for_workers(self.n_procs, timeout=120)

@@ -1,0 +1,79 @@
+"""Interruption: SIGINT (Ctrl-C) and SIGTERM (what Slurm sends before the walltime) stop a job cleanly.
+
+While :func:`stop_on_signals` is active, the first SIGINT or SIGTERM raises
+``PipelineInterrupted`` in the main thread: the driver stops submitting, cancels what is
+in flight, keeps every finished (phase, run) (their manifest records are already written),
+writes the report so far and re-raises. A second signal during that cleanup gives up on
+it at once (a plain ``KeyboardInterrupt``); the next start then resumes from the manifest
+and takes the lock over.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from .errors import PipelineInterrupted
+from .graph import RunChain
+from .outcome import TaskOutcome
+
+__all__ = ["SIGNALS", "fill_unfinished", "stop_on_signals"]
+
+log = logging.getLogger(__name__)
+
+#: the signals that interrupt a pipeline
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into ``PipelineInterrupted`` for the block (main thread only; else a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received:
+            log.error("second %s: stopping without further cleanup", signal.Signals(signum).name)
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+        received.append(signum)
+        log.warning("received %s: stopping the submission of new work", signal.Signals(signum).name)
+        raise PipelineInterrupted(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    for signum in SIGNALS:
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def fill_unfinished(chains: Sequence[RunChain], outcomes: Sequence[TaskOutcome], reason: str) -> list[TaskOutcome]:
+    """``outcomes`` plus a ``skipped`` outcome for every (phase, run) of ``chains`` that has none.
+
+    A signal can land between a task's completion and its bookkeeping; the report must
+    still have one outcome per (phase, run).
+    """
+    seen = {(o.phase, o.run) for o in outcomes}
+    filled = list(outcomes)
+    for chain in chains:
+        for spec in chain.tasks:
+            if (spec.phase.name, spec.run) not in seen:
+                filled.append(
+                    TaskOutcome(
+                        phase=spec.phase.name,
+                        run=spec.run,
+                        status="skipped",
+                        error=f"skipped: {reason}",
+                        lineage=spec.lineage,
+                    )
+                )
+    return filled

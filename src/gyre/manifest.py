@@ -1,0 +1,296 @@
+"""The workspace manifest: one provenance record per completed (phase, run), and fingerprints.
+
+Layout: ``<workspace>/.gyre/manifest/<phase>/run_0007.json``, one small JSON file per
+(phase, run). Only the driver writes them (it is the single writer; workers send what it
+needs inside their ``TaskOutcome``), each through a temporary file and a rename, so a
+crash at any moment leaves either the old record or the new one, never a torn one. A
+record that cannot be read anyway (a disk that lost it) counts as absent: that (phase,
+run) is recomputed.
+
+A record holds the artifact paths with sizes, modification times and SHA-256 checksums,
+the phase's configuration and its fingerprint, the input fingerprint (the run file's
+identity for the first phase, the upstream (phase, run)'s fingerprint otherwise), gyre
+and phase versions, host, worker, start and end times. Fingerprints are SHA-256 digests
+of canonical JSON, so they are the same on every host and in every process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .context import atomic_path
+from .phase import Phase
+from .result import PhaseResult
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "Manifest",
+    "ManifestRecord",
+    "artifact_facts",
+    "config_fingerprint",
+    "digest",
+    "file_checksum",
+    "run_file_identity",
+    "verify_artifacts",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "gyre-manifest/1"
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_CHUNK = 1 << 20
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as plain JSON data that is the same in every process (for fingerprints)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else repr(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"__type__": type(value).__qualname__, **canonical(dataclasses.asdict(value))}
+    if isinstance(value, Phase):
+        return {"__type__": type(value).__qualname__, **canonical(dict(value.config()))}
+    if hasattr(value, "tobytes") and getattr(value, "size", 0) > 64:  # a large array: its digest, not its values
+        data = value.tobytes()
+        return {
+            "array": f"sha256:{hashlib.sha256(data).hexdigest()}",
+            "shape": list(value.shape),
+            "dtype": str(value.dtype),
+        }
+    if hasattr(value, "tolist"):  # numpy scalars and small arrays
+        return canonical(value.tolist())
+    return _ADDRESS.sub("", repr(value))
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 of ``value``'s canonical JSON: a fingerprint stable across hosts and processes."""
+    text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_fingerprint(phase: Phase, *, seed: int, lineage: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """The fingerprint of what defines a phase's output, and the facts it was made from.
+
+    Those facts are the phase's class (qualified name), ``version``, ``config()``, the
+    pipeline seed and the lineage (for adaptive children): changing any of them changes
+    the fingerprint. Phases choose what counts by overriding ``Phase.config()``.
+    """
+    facts = {
+        "class": type(phase).__qualname__,
+        "version": str(getattr(phase, "version", "1")),
+        "config": canonical(dict(phase.config())),
+        "seed": seed,
+        "lineage": list(lineage),
+    }
+    return digest(facts), facts
+
+
+def file_checksum(path: Path) -> str:
+    """``sha256:<hex>`` of a file's bytes, or of a directory's files (relative names and bytes)."""
+    path = Path(path)
+    sha = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            sha.update(str(item.relative_to(path)).encode() + b"\0")
+            _feed(sha, item)
+    else:
+        _feed(sha, path)
+    return f"sha256:{sha.hexdigest()}"
+
+
+def _feed(sha: Any, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            sha.update(chunk)
+
+
+def _stat_facts(path: Path) -> tuple[int, int]:
+    if path.is_dir():
+        files = [p.stat() for p in path.rglob("*") if p.is_file()]
+        return sum(s.st_size for s in files), max((s.st_mtime_ns for s in files), default=0)
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def run_file_identity(path: Path, *, content: bool = False) -> dict[str, Any]:
+    """What identifies a run file: its name, size and modification time (and checksum if ``content``)."""
+    path = Path(path)
+    size, mtime_ns = _stat_facts(path)
+    identity: dict[str, Any] = {"name": path.name, "size": size, "mtime_ns": mtime_ns}
+    if content:
+        identity = {"name": path.name, "checksum": file_checksum(path)}
+    return identity
+
+
+def artifact_facts(result: PhaseResult, workspace: Path) -> dict[str, dict[str, Any]]:
+    """Name → path (relative to the workspace when inside it), size, mtime and checksum of each artifact.
+
+    Computed on the worker right after the phase succeeded, so checksumming runs in
+    parallel and the driver stays cheap per task.
+    """
+    facts = {}
+    for name, path in result.artifacts.items():
+        size, mtime_ns = _stat_facts(path)
+        facts[name] = {
+            "path": _relative(path, workspace),
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "checksum": file_checksum(path),
+        }
+    return facts
+
+
+def _relative(path: Path, workspace: Path) -> str:
+    absolute, root = os.path.abspath(path), os.path.abspath(workspace)
+    if absolute == root or absolute.startswith(root + os.sep):
+        return os.path.relpath(absolute, root)
+    return absolute
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """How one (phase, run) was made: status, fingerprints, artifacts, versions, host and times."""
+
+    phase: str
+    run: int
+    status: str
+    fingerprint: str
+    config_fingerprint: str
+    input_fingerprint: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    gyre_version: str = ""
+    host: str = ""
+    worker: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+
+    def artifact_paths(self, workspace: Path) -> dict[str, Path]:
+        """Name → path of each artifact (relative ones resolved against ``workspace``)."""
+        return {name: Path(workspace) / fact["path"] for name, fact in self.artifacts.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON data (with the format tag)."""
+        return {"format": MANIFEST_FORMAT, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ManifestRecord:
+        """Read a record written by :meth:`to_dict`; ``ValueError`` if it is not one."""
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"not a gyre manifest record (format {data.get('format')!r})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def verify_artifacts(record: ManifestRecord, workspace: Path, *, policy: str = "checksum") -> str | None:
+    """Why ``record``'s artifacts cannot be trusted now, or ``None`` if they can.
+
+    ``policy="checksum"`` re-reads every byte and compares the SHA-256; ``"stat"`` trusts
+    an unchanged size and modification time (fast for huge artifacts, blind to edits that
+    keep both).
+    """
+    for name, path in record.artifact_paths(workspace).items():
+        fact = record.artifacts[name]
+        if not path.exists():
+            return f"artifact {name!r} is missing"
+        size, mtime_ns = _stat_facts(path)
+        if size != fact.get("size"):
+            return f"artifact {name!r} changed size"
+        if policy == "stat":
+            if mtime_ns != fact.get("mtime_ns"):
+                return f"artifact {name!r} was modified after it was made"
+        elif file_checksum(path) != fact.get("checksum"):
+            return f"artifact {name!r} does not match its checksum (corrupted or overwritten)"
+    return None
+
+
+def timestamp(seconds: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC, ``None`` stays ``None``."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+
+
+class Manifest:
+    """The records of one workspace, under ``<workspace>/.gyre/manifest/``."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = Path(workspace)
+        self.root = self.workspace / ".gyre" / "manifest"
+
+    def path(self, phase: str, run: int) -> Path:
+        """The record file of (phase, run)."""
+        return self.root / phase / f"run_{run:04d}.json"
+
+    def write(self, record: ManifestRecord) -> Path:
+        """Store ``record`` atomically (temporary file, then rename), replacing an older one."""
+        target = self.path(record.phase, record.run)
+        with atomic_path(target) as temporary:
+            temporary.write_text(json.dumps(record.to_dict(), indent=1))
+        return target
+
+    def read(self, phase: str, run: int) -> ManifestRecord | None:
+        """The record of (phase, run), ``None`` if there is none or it cannot be read."""
+        return self._load(self.path(phase, run))
+
+    def remove(self, phase: str, run: int) -> None:
+        """Forget (phase, run)."""
+        self.path(phase, run).unlink(missing_ok=True)
+
+    def phases(self) -> list[str]:
+        """The phases that have records."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def records(self, phase: str | None = None) -> Iterator[ManifestRecord]:
+        """Every readable record (of one phase, or of all), in phase then run order."""
+        for name in [phase] if phase is not None else self.phases():
+            folder = self.root / name
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("run_*.json")):
+                record = self._load(path)
+                if record is not None:
+                    yield record
+
+    def load_all(self) -> dict[tuple[str, int], ManifestRecord]:
+        """(phase, run) → record, for every readable record."""
+        return {(r.phase, r.run): r for r in self.records()}
+
+    def _load(self, path: Path) -> ManifestRecord | None:
+        try:
+            return ManifestRecord.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable manifest record %s (that run will be recomputed): %s", path, exc)
+            return None
+
+
+def host_name() -> str:
+    """This machine's host name (recorded with every record and lock)."""
+    return socket.gethostname()
