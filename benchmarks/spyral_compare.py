@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "spyral_scripts"))
 
-import cloudpickle  # noqa: E402
-import make_data  # noqa: E402
-import spyral_setup  # noqa: E402
-from spyral import start_pipeline as spyral_start  # noqa: E402
+import cloudpickle
+import make_data
+import spyral_setup
+from spyral import start_pipeline as spyral_start
 
-from gyre.compat.spyral import start_pipeline as gyre_start  # noqa: E402
+from gyre.compat.spyral import start_pipeline as gyre_start
 
 cloudpickle.register_pickle_by_value(spyral_setup)
 
@@ -65,7 +65,8 @@ def main() -> None:
                 print(f"repeat {repeat + 1}: {variant:9s} {seconds:7.1f} s", file=sys.stderr, flush=True)
     medians = {v: statistics.median(t) for v, t in times.items()}
     print(
-        f"\nSpyral phases (Pointcloud+Cluster+Estimation), {n_runs} runs x ~{args.events} events, {args.repeats} repeats"
+        f"\nSpyral phases (Pointcloud+Cluster+Estimation), {n_runs} runs x ~{args.events} events, "
+        f"{args.repeats} repeats"
     )
     for variant in variants:
         print(f"  {variant:9s} median {medians[variant]:7.1f} s   ({', '.join(f'{t:.1f}' for t in times[variant])})")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +54,11 @@ def _run(python: Path, script: str, *args: Path, timeout: int = 900) -> None:
 
 
 @pytest.fixture(scope="module")
-def spyral_data(spyral_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def spyral_data(spyral_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three simulated runs (attpc-engine): point clouds and GET traces."""
     data = tmp_path_factory.mktemp("spyral_data")
     _run(spyral_python, "make_data.py", data, Path("3"), Path("10"))
-    yield data
+    return data
 
 
 def _outcomes(entry: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
