@@ -177,3 +177,17 @@ def test_failures_name_the_spyral_class_and_known_causes() -> None:
     assert "Spyral's EstimationPhase ('Estimation'" in message and "raised on run 7" in message
     assert "known bug of attpc-spyral 1.1.2" in message
     assert "test_compat_spyral.py:" in message
+
+
+def test_hdf5_files_a_phase_left_open_are_closed(tmp_path: Path) -> None:
+    import h5py
+
+    from gyre.compat.spyral.bridge import close_left_open
+
+    path = tmp_path / "run_0001.h5"
+    left = h5py.File(path, "w")  # what Spyral's phases do: open, write, never close
+    left["x"] = np.arange(3)
+    assert close_left_open([path, tmp_path / "other.h5"]) == [str(path)]
+    assert not left.id.valid
+    with h5py.File(path, "r") as handle:
+        assert handle["x"][()].tolist() == [0, 1, 2]

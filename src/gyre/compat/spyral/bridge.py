@@ -9,14 +9,21 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ...progress import ProgressReporter
 
-__all__ = ["KNOWN_ISSUES", "StatusQueue", "collect_spyral_warnings", "describe_failure", "spyral_version"]
+__all__ = [
+    "KNOWN_ISSUES",
+    "StatusQueue",
+    "close_left_open",
+    "collect_spyral_warnings",
+    "describe_failure",
+    "spyral_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +158,25 @@ def _origin(phase: Any, frames: traceback.StackSummary) -> tuple[str, int | None
                 name = shown + frame.filename[len(root) :] if shown.endswith("/") else shown
                 return name, frame.lineno, frame.name
     return None
+
+
+def close_left_open(paths: Iterable[Path]) -> list[str]:
+    """Close the HDF5 files among ``paths`` that a finished Spyral phase left open in this process.
+
+    Spyral's phases open their HDF5 files without closing them and rely on garbage
+    collection. In one Spyral process that goes unnoticed; on gyre the next phase of the run
+    may run in another worker process, where HDF5's file lock would refuse a file this
+    process still holds open for writing.
+    """
+    if "h5py" not in sys.modules:
+        return []
+    import h5py
+
+    wanted = {os.path.realpath(p) for p in paths}
+    closed = []
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        name = os.fsdecode(fid.name)
+        if os.path.realpath(name) in wanted:
+            h5py.File(fid).close()
+            closed.append(name)
+    return closed

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ConfigError, InvalidResultError, MissingArtifactError, PhaseFailed
 from ...phase import Phase
 from ...result import PhaseResult
-from .bridge import StatusQueue, collect_spyral_warnings, describe_failure
+from .bridge import StatusQueue, close_left_open, collect_spyral_warnings, describe_failure
 from .results import SpyralSchema, from_spyral_result, to_spyral_result
 from .shm import HostSegments, claim_segments, remove_stale_segments
 
@@ -95,17 +95,21 @@ class SpyralPhase(Phase):
     def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
         """Call the Spyral phase's ``run`` for one run and convert what it returns."""
         queue = StatusQueue(ctx.progress)
+        touched = [*payload.artifacts.values(), *self.artifact_dir(ctx.workspace).glob(f"*run_{ctx.run:04d}*")]
         with collect_spyral_warnings() as warnings:
             try:
                 result = self.spyral_phase.run(to_spyral_result(payload), ctx.workspace, queue, ctx.rng)
             except Exception as exc:
-                raise PhaseFailed(
-                    describe_failure(self.spyral_phase, ctx.run, exc), phase=self.name, run=ctx.run
-                ) from exc
+                message = describe_failure(self.spyral_phase, ctx.run, exc)
+                close_left_open([*touched, *self.artifact_dir(ctx.workspace).glob(f"*run_{ctx.run:04d}*")])
+                raise PhaseFailed(message, phase=self.name, run=ctx.run) from exc
         try:
             converted = from_spyral_result(result)
         except TypeError as exc:
             raise InvalidResultError(f"phase {self.name!r}: {exc}", phase=self.name, run=ctx.run) from exc
+        left = close_left_open([*touched, *converted.artifacts.values()])
+        if left:
+            log.info("closed HDF5 files phase %s left open on run %d: %s", self.name, ctx.run, left)
         if converted.successful:
             return converted
         said = " | ".join(warnings[-3:]) if warnings else "nothing logged at WARNING"
