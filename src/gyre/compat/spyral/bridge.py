@@ -157,6 +157,11 @@ def _origin(phase: Any, frames: traceback.StackSummary) -> tuple[str, int | None
             if frame.filename.startswith(root):
                 name = shown + frame.filename[len(root) :] if shown.endswith("/") else shown
                 return name, frame.lineno, frame.name
+    # a phase class sent by value (defined in a script): the innermost frame outside gyre
+    gyre_dir = str(Path(__file__).resolve().parents[2]) + os.sep
+    for frame in reversed(frames):
+        if not frame.filename.startswith(gyre_dir):
+            return Path(frame.filename).name, frame.lineno, frame.name
     return None
 
 
