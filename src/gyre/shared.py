@@ -6,6 +6,7 @@ loaded on the first run that needs them and dropped when the job ends (``clear``
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,16 @@ def load_shared(token: str, phase: Phase, workspace: Path) -> Any:
 
 
 def clear_shared(token: str) -> int:
-    """Drop the shared data of the job ``token`` from this process; returns how many entries went."""
+    """Drop the job ``token``'s shared data from this process, calling its ``release()`` if any; returns the count."""
     with _STORE.lock:
         keys = [k for k in _STORE.values if k[0] == token]
-        for key in keys:
-            del _STORE.values[key]
-        return len(keys)
+        dropped = [_STORE.values.pop(key) for key in keys]
+    for value in dropped:
+        # shared data that holds a resource (shared memory, a file) releases it here
+        release = getattr(value, "release", None)
+        if callable(release):
+            try:
+                release()
+            except Exception as exc:  # noqa: BLE001 - one failed release must not stop the others
+                logging.getLogger(__name__).warning("could not release shared data %r: %s", value, exc)
+    return len(keys)
