@@ -133,7 +133,9 @@ def main() -> None:
             figures["ideal"].append(max(work / 2, longest))
 
             with (
-                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster,
+                LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+                ) as cluster,
                 Client(cluster) as client,
             ):
                 client.wait_for_workers(2)
