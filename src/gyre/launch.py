@@ -21,6 +21,7 @@ from .report import PipelineReport, now
 from .runs import discover_runs
 from .seeding import fresh_seed
 from .shared import clear_shared
+from .window import default_window
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -42,6 +43,7 @@ def start_pipeline(
     cluster: ExecutionModel | str | None = None,
     fail_fast: bool = False,
     window: int | None = None,
+    fuse: bool = False,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -54,7 +56,8 @@ def start_pipeline(
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
-    (default: four per worker thread).
+    (default: ``default_window``, from the worker threads). ``fuse`` runs each run's
+    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.fusion``).
     """
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     if getattr(model, "splits_processes", False):
@@ -71,6 +74,7 @@ def start_pipeline(
                 disable_display=disable_display,
                 fail_fast=fail_fast,
                 window=window,
+                fuse=fuse,
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -89,6 +93,7 @@ def start_pipeline(
             disable_display=disable_display,
             fail_fast=fail_fast,
             window=window,
+            fuse=fuse,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -104,6 +109,7 @@ def _run(
     disable_display: bool,
     fail_fast: bool,
     window: int | None,
+    fuse: bool = False,
 ) -> PipelineReport:
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path):
@@ -138,9 +144,10 @@ def _run(
         driver = Driver(
             engine,
             chains,
-            window=window if window is not None else 4 * engine.n_threads,
+            window=window if window is not None else default_window(engine.n_threads),
             fail_fast=fail_fast,
             listeners=[display],
+            fuse=fuse,
         )
         display.start(dashboard_link=engine.dashboard_link, execution=model.describe())
         try:
