@@ -192,3 +192,20 @@ def test_two_thousand_runs_three_phases_one_task_each(tmp_path, client):
     report = start_pipeline(pipeline, 1, 2000, client=client, disable_display=True)
     assert report.ok and len(report.outcomes) == 6000
     assert time.perf_counter() - started < 180
+
+
+def test_cli_run_takes_window_and_fuse(tmp_path):
+    import json
+
+    from gyre.cli import main
+
+    touch_runs(tmp_path / "runs", 5)
+    (tmp_path / "pipe.py").write_text(
+        "from gyre import Pipeline\nfrom scalephases import NoopPhase\n"
+        f"pipeline = Pipeline([NoopPhase('a'), NoopPhase('b')], [True, True], {str(tmp_path / 'ws')!r}, "
+        f"{str(tmp_path / 'runs')!r}, seed=1)\n"
+    )
+    argv = ["run", f"{tmp_path / 'pipe.py'}:pipeline", "--runs", "1-5", "--sync", "--fuse", "--window", "2"]
+    assert main([*argv, "--no-display"]) == 0
+    report = json.loads((tmp_path / "ws" / "report.json").read_text())
+    assert report["counts"]["b"]["done"] == 5

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
     run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    run.add_argument("--window", type=int, default=None, help="runs in flight at once (default 8 per worker)")
+    run.add_argument("--fuse", action="store_true", help="each run's phases in one task (short phases)")
 
     assets = sub.add_parser("assets", help="create the workspace and all assets, touching no run")
     assets.add_argument("pipeline")
@@ -132,6 +134,8 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         runs_to_skip=parse_run_list(args.skip),
         cluster=_model(args),
         fail_fast=args.fail_fast,
+        window=args.window,
+        fuse=args.fuse,
     )
     if report.ok:
         return 0
