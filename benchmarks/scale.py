@@ -14,6 +14,8 @@ The dask rows run on a separate ``dask scheduler`` process and ``dask worker`` p
 (started afresh for every row, outside the clock), so the driver's memory (this process)
 and the scheduler's are measured apart: peak RSS sampled every 20 ms by a thread. Time to
 first task is from the ``start_pipeline`` call to the earliest ``TaskOutcome.started``.
+The driver is this process: its memory column is its high-water mark so far (rows run in
+growing run counts), the scheduler's is that row's own.
 ``--windows`` adds a sweep of gyre's window on the first run count (0 = everything at once).
 """
 

@@ -168,8 +168,8 @@ def test_each_phase_is_pickled_once_per_job_not_once_per_task(tmp_path):
 
 
 def test_default_window_grows_with_the_worker_threads():
-    assert default_window(1) == default_window(2) >= 16
-    assert default_window(64) == 8 * 64
+    assert default_window(1) == default_window(2) == 256
+    assert default_window(1000) == 8 * 1000
 
 
 def test_two_thousand_runs_three_phases_fused(tmp_path, client):
@@ -179,7 +179,7 @@ def test_two_thousand_runs_three_phases_fused(tmp_path, client):
     started = time.perf_counter()
     report = start_pipeline(pipeline, 1, 2000, client=client, fuse=True, disable_display=True)
     assert report.ok and len(report.outcomes) == 6000
-    assert time.perf_counter() - started < 45
+    assert time.perf_counter() - started < 120  # ~25 s alone on a loaded 2-core machine
     assert (Path(report.workspace) / "report.json").stat().st_size > 0
 
 

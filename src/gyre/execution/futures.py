@@ -27,7 +27,7 @@ class FuturesEngine(Engine):
 
     Tasks submitted together (a window refill: whole run chains) go to the scheduler as
     one graph, with one update message and per-key priorities, instead of one message
-    per task; results come back in batches, fetched by the client's event loop.
+    per task; finished tasks are taken in batches, with one gather per batch.
     """
 
     def __init__(self, client: Client) -> None:
@@ -69,21 +69,26 @@ class FuturesEngine(Engine):
                 self._track(key, future)
 
     def completed(self) -> Iterator[Completed]:
-        assert self.client is not None
-        self.flush()
-        for batch in self._pending.batches():
-            finished = [f for f in batch if f.status == "finished"]
-            values = dict(zip((f.key for f in finished), self._gather(finished)))
-            for future in batch:
-                self._futures.pop(future.key, None)
-                value = values.get(future.key, _NOT_FINISHED)
-                if isinstance(value, _Lost):
-                    yield Completed(future.key, error=value.error)
-                elif value is not _NOT_FINISHED:
-                    yield Completed(future.key, value=value)
-                else:
-                    yield Completed(future.key, error=_error_of(future))
-            self.flush()  # what the driver submitted while handling this batch
+        while True:
+            self.flush()
+            if self._pending.is_empty():
+                return
+            for batch in self._pending.batches():
+                yield from self._collect(batch)
+                self.flush()  # what the driver submitted while handling this batch
+
+    def _collect(self, batch: list[Any]) -> Iterator[Completed]:
+        finished = [f for f in batch if f.status == "finished"]
+        values = dict(zip((f.key for f in finished), self._gather(finished)))
+        for future in batch:
+            self._futures.pop(future.key, None)
+            value = values.get(future.key, _NOT_FINISHED)
+            if isinstance(value, _Lost):
+                yield Completed(future.key, error=value.error)
+            elif value is not _NOT_FINISHED:
+                yield Completed(future.key, value=value)
+            else:
+                yield Completed(future.key, error=_error_of(future))
 
     def run_everywhere(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self.client is not None
