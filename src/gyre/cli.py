@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--hash-run-files", action="store_true", help="identify run files by content, not by size and mtime"
     )
+    run.add_argument("--window", type=int, default=None, help="runs in flight at once (default 8 per worker)")
+    run.add_argument("--fuse", action="store_true", help="each run's phases in one task (short phases)")
 
     status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
     status.add_argument("workspace", type=Path)
@@ -177,6 +179,8 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
             max_generations=args.max_generations,
             max_children=args.max_children,
             performance_report=args.performance_report,
+            window=args.window,
+            fuse=args.fuse,
             resume=ResumePolicy(
                 verify="stat" if args.trust_mtime else "checksum",
                 run_identity="content" if args.hash_run_files else "stat",

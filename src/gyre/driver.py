@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .execution.base import Completed, Engine
+from .fusion import execute_chain, fused_key
 from .graph import RunChain
 from .outcome import TaskOutcome
 from .tasks import execute_phase
@@ -16,6 +17,8 @@ from .tasks import execute_phase
 __all__ = ["Driver", "Listener"]
 
 log = logging.getLogger(__name__)
+
+_WHOLE_CHAIN = -1  # where a fused task stands: every phase of its run
 
 
 class Listener(Protocol):
@@ -47,6 +50,7 @@ class Driver:
     scheduler's and the driver's memory stay flat as the run count grows. With
     ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
     ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
+    With ``fuse`` each run's chain is one task (see :mod:`gyre.fusion`), with the same outcomes.
     """
 
     def __init__(
@@ -58,12 +62,14 @@ class Driver:
         fail_fast: bool = False,
         listeners: Iterable[Listener] = (),
         cached: Mapping[str, TaskOutcome] | None = None,
+        fuse: bool = False,
     ) -> None:
         self.engine = engine
         self.window = len(chains) if window is None else max(1, window)
         self._unbounded = window is None
         self.fail_fast = fail_fast
         self.listeners = list(listeners)
+        self.fuse = fuse
         self._queue = deque(chains)
         self._where: dict[str, tuple[_ChainState, int]] = {}
         self._in_flight = 0
@@ -76,10 +82,11 @@ class Driver:
         """Submit, collect and return every outcome (in completion order)."""
         self._fill()
         for completed in self.engine.completed():
-            state, index = self._where.pop(completed.key)
-            outcome = self._outcome(completed, state, index)
-            state.outcomes[index] = outcome
-            self._record(outcome)
+            state, where = self._where.pop(completed.key)
+            for index in _indices(state, where):
+                outcome = self._outcome(_part(completed, index) if where == _WHOLE_CHAIN else completed, state, index)
+                state.outcomes[index] = outcome
+                self._record(outcome)
             if state.complete:
                 self._in_flight -= 1
                 if self._queue and not self.cancelled:
@@ -112,15 +119,20 @@ class Driver:
         chain = self._queue.popleft()
         state = _ChainState(chain)
         upstream: Any = chain.payload
-        for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
-            if key in self.cached:  # resolved from the manifest: nothing to submit
-                upstream = state.outcomes[index] = self.cached[key]
-                self._record(upstream)
-                continue
-            upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
-            self._where[key] = (state, index)
-        if state.complete:
-            return
+        if self.fuse and not any(key in self.cached for key in chain.keys):
+            key = fused_key([spec.phase.name for spec in chain.tasks], chain.tasks[0].token, chain.run.run)
+            self.engine.submit(execute_chain, list(chain.tasks), upstream, key=key, priority=chain.priority)
+            self._where[key] = (state, _WHOLE_CHAIN)
+        else:
+            for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
+                if key in self.cached:  # resolved from the manifest: nothing to submit
+                    upstream = state.outcomes[index] = self.cached[key]
+                    self._record(upstream)
+                    continue
+                upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
+                self._where[key] = (state, index)
+            if state.complete:
+                return
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
 
@@ -170,7 +182,7 @@ class Driver:
         self.cancelled = True
         log.warning("cancelling the remaining work: %s", reason)
         self.engine.cancel()
-        for state, index in list(self._where.values()):
+        for state, index in ((s, i) for s, where in list(self._where.values()) for i in _indices(s, where)):
             if index not in state.outcomes:
                 spec = state.chain.tasks[index]
                 outcome = TaskOutcome(
@@ -195,3 +207,16 @@ class Driver:
                         lineage=spec.lineage,
                     )
                 )
+
+
+def _indices(state: _ChainState, where: int) -> range:
+    """The phase indices a task stands for: one, or all of its run's for a fused task."""
+    return range(len(state.chain.tasks)) if where == _WHOLE_CHAIN else range(where, where + 1)
+
+
+def _part(completed: Completed, index: int) -> Completed:
+    """What a fused task gives for one of its phases."""
+    value = completed.value
+    if completed.error is None and isinstance(value, tuple) and index < len(value):
+        return Completed(completed.key, value=value[index])
+    return Completed(completed.key, value=None if completed.error is None else value, error=completed.error)

@@ -9,7 +9,7 @@ from typing import Any
 from .pipeline import Pipeline
 from .result import PhaseResult
 from .runs import RunFile, RunSelection
-from .tasks import TaskSpec, execute_phase
+from .tasks import PickledPhase, TaskSpec, execute_phase
 
 __all__ = ["RunChain", "compile_chains", "task_key", "to_dask_graph", "to_dot"]
 
@@ -51,6 +51,7 @@ def compile_chains(
     """
     ordered = selection.largest_first()
     first_schema = pipeline.phases[0].incoming_schema if pipeline.active[0] else None
+    pickled = [PickledPhase(phase) for phase in pipeline.phases]  # pickled once per job, not per task
     chains = []
     for rank, run in enumerate(ordered):
         specs = tuple(
@@ -64,6 +65,7 @@ def compile_chains(
                 lineage=tuple(lineage),
                 run_file_schema=first_schema if index == 0 else None,
                 raise_errors=raise_errors,
+                pickled=pickled[index],
             )
             for index, (phase, active) in enumerate(zip(pipeline.phases, pipeline.active))
         )

@@ -30,6 +30,7 @@ from .resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries
 from .runs import discover_runs
 from .shared import clear_shared
 from .watch import Watch, performance_report_path
+from .window import default_window
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -64,6 +65,7 @@ def start_pipeline(
     force: bool = False,
     force_phases: Iterable[str] = (),
     resume: ResumePolicy | None = None,
+    fuse: bool = False,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -76,7 +78,8 @@ def start_pipeline(
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
-    (default: four per worker thread).
+    (default: ``default_window``, from the worker threads). ``fuse`` runs each run's
+    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.fusion``).
 
     Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a
     ``pipeline.adaptive`` attribute) is called with each finished run's outcome to request
@@ -116,6 +119,7 @@ def start_pipeline(
                 limits=limits,
                 performance_report=performance_report,
                 resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
+                fuse=fuse,
             )
     with ExitStack() as stack:
         opened: list[Engine] = []
@@ -138,6 +142,7 @@ def start_pipeline(
             limits=limits,
             performance_report=performance_report,
             resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
+            fuse=fuse,
         )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -157,6 +162,7 @@ def _run(
     limits: AdaptiveLimits | None = None,
     performance_report: str | Path | bool | None = None,
     resume: _ResumeArgs,
+    fuse: bool = False,
 ) -> PipelineReport:
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path), WorkspaceLock(pipeline.workspace_path), stop_on_signals():
@@ -223,10 +229,11 @@ def _run(
         driver = Driver(
             engine,
             chains,
-            window=window if window is not None else 4 * engine.n_threads,
+            window=window if window is not None else default_window(engine.n_threads),
             fail_fast=fail_fast,
             listeners=[writer := ManifestWriter(manifest, plan), watch, host],
             cached=cached,
+            fuse=fuse,
         )
         host.attach(driver)
         interrupted: PipelineInterrupted | None = None

@@ -168,8 +168,8 @@ class PipelineReport:
     def write(self, path: Path | None = None) -> Path:
         """Write the report as JSON (atomically), by default to ``<workspace>/report.json``."""
         target = Path(path) if path is not None else self.workspace / "report.json"
-        with atomic_path(target) as temporary:
-            temporary.write_text(json.dumps(self.to_dict(), indent=1))
+        with atomic_path(target) as temporary, temporary.open("w") as handle:
+            json.dump(self.to_dict(), handle, indent=1)  # streamed: no second copy as one string
         return target
 
     def render(self, *, max_runs: int = 40) -> str:

@@ -8,7 +8,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from .schema import Schema
 from .seeding import run_generator
 from .shared import load_shared
 
-__all__ = ["TaskSpec", "execute_phase"]
+__all__ = ["PickledPhase", "TaskSpec", "execute_phase"]
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,47 @@ class TaskSpec:
     run_file_schema: Schema | None = None
     raise_errors: bool = False
     progress_interval: float = 0.5
+    #: the phase's pickled form, shared by all the job's specs of this phase (see ``PickledPhase``)
+    pickled: PickledPhase | None = field(default=None, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[object, ...]:
         # the phase goes through cloudpickle so that phases defined in a pipeline file loaded
         # by path (registered to pickle by value) reach workers that cannot import that file
-        import cloudpickle
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in ("phase", "pickled")}
+        pickled = self.pickled if self.pickled is not None and self.pickled.phase is self.phase else None
+        blob = (pickled or PickledPhase(self.phase)).dumps()
+        return (_rebuild_spec, (blob, fields))
 
-        fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "phase"}
-        return (_rebuild_spec, (cloudpickle.dumps(self.phase), fields))
+
+class PickledPhase:
+    """A phase and its cloudpickle bytes, made on first use and then reused by every task of the job.
+
+    Pickling a phase defined by value (a pipeline file loaded by path, ``__main__``) costs
+    far more than a tiny task; one holder per phase per job makes it a one-off.
+    """
+
+    __slots__ = ("_bytes", "phase")
+
+    def __init__(self, phase: Phase, pickled: bytes | None = None) -> None:
+        self.phase = phase
+        self._bytes = pickled
+
+    def dumps(self) -> bytes:
+        """The pickled phase (computed once)."""
+        if self._bytes is None:
+            import cloudpickle
+
+            self._bytes = bytes(cloudpickle.dumps(self.phase))
+        return self._bytes
 
 
 def _rebuild_spec(phase: bytes, fields: dict[str, Any]) -> TaskSpec:
     import pickle
 
-    return TaskSpec(phase=pickle.loads(phase), **fields)
+    loaded = pickle.loads(phase)
+    # the bytes stay with the spec: a scheduler that unpacks a graph and sends the task on
+    # to a worker forwards them instead of pickling the phase again
+    return TaskSpec(phase=loaded, pickled=PickledPhase(loaded, phase), **fields)
 
 
 def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOutcome:
