@@ -12,6 +12,7 @@ Every phase writes one HDF5 artifact per run; randomness comes only from ``ctx.r
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import h5py
@@ -108,15 +109,16 @@ class ClusterPhase(Phase):
         self.trials = trials
 
     def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
-        columns, event_of_point = _read_cloud(payload.artifacts["clouds"])
+        columns, _event_of_point = _read_cloud(payload.artifacts["clouds"])
         with h5py.File(payload.artifacts["clouds"], "r") as cloud:
             events, counts = cloud["event"][...], cloud["point_count"][...]
         points = np.stack([columns["x"], columns["y"], columns["z"]], axis=1)
         inlier = np.zeros(len(points), dtype=bool)
         ctx.progress.set_total(len(events))
-        for event in events:
-            index = np.flatnonzero(event_of_point == event)
-            inlier[index] = self._ransac(points[index], ctx.rng)
+        # the points of event i are the slice offsets[i]:offsets[i + 1] (they are stored event by event)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for first, last in itertools.pairwise(offsets):
+            inlier[first:last] = self._ransac(points[first:last], ctx.rng)
             ctx.progress.update()
         _write_cloud(ctx, self.name, {**columns, "inlier": inlier}, events, counts)
         return PhaseResult({self.name: ctx.artifact_path()}, run=ctx.run)
@@ -159,8 +161,9 @@ class TrackPhase(Phase):
         event = event_of_point[keep]
         points = np.stack([columns[k][keep] for k in ("x", "y", "z")], axis=1)
         rows = []
-        for ev in np.unique(event):
-            mine = points[event == ev]
+        # `event` is sorted (points are stored event by event): split where it changes
+        starts = np.flatnonzero(np.diff(event, prepend=-1))
+        for ev, mine in zip(event[starts], np.split(points, starts[1:])):
             if len(mine) < self.min_points:
                 continue
             centre = mine.mean(axis=0)
