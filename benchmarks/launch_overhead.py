@@ -59,7 +59,7 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             with h5py.File(root / "runs" / f"run_{run:04d}.h5", "w") as handle:
                 handle["x"] = np.zeros(1)
-        spec = ["zero.py:pipeline", "--runs", f"1-{args.runs}", "--no-display"]
+        spec = ["zero.py:pipeline", "--runs", f"1-{args.runs}", "--no-display", "--force"]
         gyre = [sys.executable, "-m", "gyre.cli", "run", *spec]
         commands = {
             "import gyre": ([sys.executable, "-c", "import gyre"], None),
