@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -10,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import pytest
-from toyphases import ScalePhase, StatPhase, SumPhase, make_run_files
+from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, make_run_files
 
 from gyre import ClusterError, Pipeline, start_pipeline
 from gyre.execution import resolve_model
@@ -122,19 +122,14 @@ def test_a_raising_driver_ends_the_job_non_zero_within_seconds():
 
 @pytest.mark.mpi
 def test_a_missing_worker_is_a_clear_error_not_a_hang():
-    status, _, err, seconds = mpiexec(4, "model_run.py", "slow-worker")
-    assert status != 0
-    assert "only 1 of 2 dask workers joined the scheduler within 3 s" in err
+    status, out, err, seconds = mpiexec(4, "model_run.py", "slow-worker")
+    assert status != 0, out + err
+    # the healthy worker normally joins in time; on a very loaded machine it may miss 3 s too
+    assert re.search(r"only [01] of 2 dask workers joined the scheduler within 3 s", err), out + err
     assert seconds < 45
 
 
-def datasets(workspace: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(workspace.glob("*/run_*.h5")):
-        with h5py.File(path, "r") as handle:
-            for name in handle:
-                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
-    return out
+datasets = artifact_bytes
 
 
 @pytest.mark.mpi

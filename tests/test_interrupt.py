@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import pytest
 from faultphases import gyre_env, pipeline_module, wait_for
-from toyphases import ScalePhase, StatPhase, SumPhase, calls, make_run_files
+from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls, make_run_files
 
 from gyre import Manifest, Pipeline, start_pipeline
 from gyre.lock import lock_path
@@ -22,13 +21,7 @@ from gyre.lock import lock_path
 RUNS = 14
 
 
-def artifacts(workspace: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(workspace.glob("*/run_*.h5")):
-        with h5py.File(path, "r") as handle:
-            for name in handle:
-                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
-    return out
+artifacts = artifact_bytes
 
 
 @pytest.fixture(scope="module")

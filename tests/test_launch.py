@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from toyphases import ScalePhase, StatPhase, SumPhase, calls
+from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls
 
 from gyre import (
     ClusterError,
@@ -34,13 +34,7 @@ def make(
     return Pipeline(phases, list(active), tmp_path / name, run_dir, seed=seed)
 
 
-def datasets(workspace: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(workspace.glob("*/run_*.h5")):
-        with h5py.File(path, "r") as handle:
-            for name in handle:
-                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
-    return out
+datasets = artifact_bytes
 
 
 def test_three_phases_end_to_end(tmp_path, run_dir, client):

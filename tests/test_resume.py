@@ -11,7 +11,7 @@ import faultphases
 import h5py
 import pytest
 from faultphases import LostArtifact, NotAResult, OffsetSum
-from toyphases import ScalePhase, StatPhase, SumPhase, calls
+from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls
 
 from gyre import ConfigError, Manifest, Pipeline, ResumePolicy, SyncModel, start_pipeline
 from gyre.cli import main
@@ -26,13 +26,7 @@ def make(tmp_path: Path, run_dir: Path, *, name="ws", scale=None, middle=None, a
     return Pipeline(phases, list(active), tmp_path / name, run_dir, seed=seed)
 
 
-def artifacts(workspace: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted(workspace.glob("*/run_*.h5")):
-        with h5py.File(path, "r") as handle:
-            for name in handle:
-                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
-    return out
+artifacts = artifact_bytes
 
 
 def statuses(report, phase):

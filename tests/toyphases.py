@@ -24,6 +24,16 @@ def calls(workspace: Path, phase: str) -> list[int]:
     return sorted(int(p.name.split("-")[0]) for p in folder.iterdir()) if folder.exists() else []
 
 
+def artifact_bytes(workspace: Path) -> dict[str, bytes]:
+    """Every dataset of every run artifact in ``workspace``, as raw bytes, by phase/file/dataset."""
+    out = {}
+    for path in sorted(Path(workspace).glob("*/run_*.h5")):
+        with h5py.File(path, "r") as handle:
+            for name in handle:
+                out[f"{path.parent.name}/{path.name}/{name}"] = handle[name][...].tobytes()
+    return out
+
+
 def make_run_files(directory: Path, runs: list[int], *, events: int | None = None) -> None:
     """Run files with a ``signal`` dataset whose length grows with the run number."""
     directory.mkdir(parents=True, exist_ok=True)

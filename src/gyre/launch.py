@@ -101,32 +101,16 @@ def start_pipeline(
     limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
     strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
     model = resolve_model(cluster, n_procs=n_procs, client=client)
-    if getattr(model, "splits_processes", False):
-        # under mpiexec every rank runs this call: only the driver rank comes out of open(),
-        # so the workspace, assets and logs are prepared once, by the driver
-        with model.open() as engine:
-            return _run(
-                pipeline,
-                run_min,
-                run_max,
-                runs_to_skip,
-                model,
-                engine,
-                disable_display=disable_display,
-                fail_fast=fail_fast,
-                window=window,
-                adaptive=strategy,
-                limits=limits,
-                performance_report=performance_report,
-                resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
-                fuse=fuse,
-            )
     with ExitStack() as stack:
-        opened: list[Engine] = []
-
-        def open_engine() -> Engine:
-            opened.append(stack.enter_context(model.open()))
-            return opened[0]
+        engine_source: Engine | Callable[[], Engine]
+        if getattr(model, "splits_processes", False):
+            # under mpiexec every rank runs this call: only the driver rank comes out of open(),
+            # so the workspace, assets and logs are prepared once, by the driver
+            engine_source = stack.enter_context(model.open())
+        else:
+            # the cluster starts only once validation, assets and the resume plan say it is needed
+            def engine_source() -> Engine:
+                return stack.enter_context(model.open())
 
         return _run(
             pipeline,
@@ -134,7 +118,7 @@ def start_pipeline(
             run_max,
             runs_to_skip,
             model,
-            open_engine,
+            engine_source,
             disable_display=disable_display,
             fail_fast=fail_fast,
             window=window,
