@@ -141,13 +141,7 @@ class Driver:
         if completed.error is None and isinstance(completed.value, TaskOutcome):
             return completed.value
         if state.failed or any(o.status == "skipped" for o in state.outcomes.values()):
-            return TaskOutcome(
-                phase=spec.phase.name,
-                run=spec.run,
-                status="skipped",
-                error="skipped: an earlier phase of this run failed",
-                lineage=spec.lineage,
-            )
+            return spec.skipped("an earlier phase of this run failed")
         error = completed.error
         message = f"{type(error).__name__}: {error}" if error is not None else f"unexpected value {completed.value!r}"
         if type(error).__name__ == "KilledWorker":
@@ -156,13 +150,7 @@ class Driver:
                 f"(out of memory or a crash in compiled code?): {error}"
             )
         elif type(error).__name__ == "CancelledError":
-            return TaskOutcome(
-                phase=spec.phase.name,
-                run=spec.run,
-                status="skipped",
-                error="skipped: cancelled",
-                lineage=spec.lineage,
-            )
+            return spec.skipped("cancelled")
         log.error("phase %s on run %d ended without an outcome: %s", spec.phase.name, spec.run, message)
         return TaskOutcome(
             phase=spec.phase.name,
@@ -184,29 +172,14 @@ class Driver:
         self.engine.cancel()
         for state, index in ((s, i) for s, where in list(self._where.values()) for i in _indices(s, where)):
             if index not in state.outcomes:
-                spec = state.chain.tasks[index]
-                outcome = TaskOutcome(
-                    phase=spec.phase.name,
-                    run=spec.run,
-                    status="skipped",
-                    error=f"skipped: {reason}",
-                    lineage=spec.lineage,
-                )
+                outcome = state.chain.tasks[index].skipped(reason)
                 state.outcomes[index] = outcome
                 self._record(outcome)
         self._where.clear()
         while self._queue:
             chain = self._queue.popleft()
             for spec in chain.tasks:
-                self._record(
-                    TaskOutcome(
-                        phase=spec.phase.name,
-                        run=spec.run,
-                        status="skipped",
-                        error=f"skipped: {reason}",
-                        lineage=spec.lineage,
-                    )
-                )
+                self._record(spec.skipped(reason))
 
 
 def _indices(state: _ChainState, where: int) -> range:

@@ -67,13 +67,5 @@ def fill_unfinished(chains: Sequence[RunChain], outcomes: Sequence[TaskOutcome],
     for chain in chains:
         for spec in chain.tasks:
             if (spec.phase.name, spec.run) not in seen:
-                filled.append(
-                    TaskOutcome(
-                        phase=spec.phase.name,
-                        run=spec.run,
-                        status="skipped",
-                        error=f"skipped: {reason}",
-                        lineage=spec.lineage,
-                    )
-                )
+                filled.append(spec.skipped(reason))
     return filled

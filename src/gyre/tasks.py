@@ -45,6 +45,12 @@ class TaskSpec:
     #: the phase's pickled form, shared by all the job's specs of this phase (see ``PickledPhase``)
     pickled: PickledPhase | None = field(default=None, repr=False, compare=False)
 
+    def skipped(self, why: str) -> TaskOutcome:
+        """The outcome of this (phase, run) when it is not run: status ``skipped``, ``error`` saying why."""
+        return TaskOutcome(
+            phase=self.phase.name, run=self.run, status="skipped", error=f"skipped: {why}", lineage=self.lineage
+        )
+
     def __reduce__(self) -> tuple[object, ...]:
         # the phase goes through cloudpickle so that phases defined in a pipeline file loaded
         # by path (registered to pickle by value) reach workers that cannot import that file
@@ -94,13 +100,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     phase = spec.phase
     if isinstance(upstream, TaskOutcome):
         if not upstream.ok or upstream.result is None:
-            return TaskOutcome(
-                phase=phase.name,
-                run=spec.run,
-                status="skipped",
-                error=f"skipped: phase {upstream.phase!r} {upstream.status} for run {spec.run}",
-                lineage=spec.lineage,
-            )
+            return spec.skipped(f"phase {upstream.phase!r} {upstream.status} for run {spec.run}")
         payload = upstream.result
     else:
         payload = upstream
