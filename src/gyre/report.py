@@ -106,21 +106,7 @@ class PipelineReport:
     def records(self) -> Iterator[dict[str, Any]]:
         """One plain-data record per (phase, run), missing runs included."""
         for outcome in sorted(self.outcomes, key=lambda o: (o.run, self._phase_index(o.phase))):
-            yield {
-                "phase": outcome.phase,
-                "run": outcome.run,
-                "status": outcome.status,
-                "duration": outcome.duration,
-                "error": outcome.error,
-                "error_type": outcome.error_type,
-                "traceback": outcome.traceback,
-                "artifacts": {k: str(v) for k, v in outcome.result.artifacts.items()} if outcome.result else {},
-                "metadata": _jsonable(dict(outcome.result.metadata)) if outcome.result else {},
-                "worker": outcome.worker,
-                "started": outcome.started,
-                "finished": outcome.finished,
-                "lineage": list(outcome.lineage),
-            }
+            yield _outcome_record(outcome)
         for run in self.missing_runs:
             for phase in self.phases:
                 yield {
@@ -162,7 +148,7 @@ class PipelineReport:
             "counts": self.counts(),
             "records": list(self.records()),
             "children": [child.to_dict() for child in tree_order(self.children)],
-            "child_records": [_child_record(o) for o in sorted(self.child_outcomes, key=_lineage_key)],
+            "child_records": [_outcome_record(o) for o in sorted(self.child_outcomes, key=_lineage_key)],
         }
 
     def write(self, path: Path | None = None) -> Path:
@@ -186,20 +172,22 @@ def _lineage_key(outcome: TaskOutcome) -> tuple[tuple[str, ...], int, float]:
     return (outcome.lineage, outcome.run, outcome.started or 0.0)
 
 
-def _child_record(outcome: TaskOutcome) -> dict[str, Any]:
-    """A child's (phase, run) as a plain record, with ``lineage`` saying which child."""
+def _outcome_record(outcome: TaskOutcome) -> dict[str, Any]:
+    """One (phase, run) as a plain record; ``lineage`` says which child it belongs to (empty: the job itself)."""
     return {
-        "lineage": list(outcome.lineage),
         "phase": outcome.phase,
         "run": outcome.run,
         "status": outcome.status,
         "duration": outcome.duration,
         "error": outcome.error,
+        "error_type": outcome.error_type,
+        "traceback": outcome.traceback,
         "artifacts": {k: str(v) for k, v in outcome.result.artifacts.items()} if outcome.result else {},
         "metadata": _jsonable(dict(outcome.result.metadata)) if outcome.result else {},
         "worker": outcome.worker,
         "started": outcome.started,
         "finished": outcome.finished,
+        "lineage": list(outcome.lineage),
     }
 
 
