@@ -52,7 +52,8 @@ def _process_start(pid: int) -> str | None:
     return text.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host is alive (a zombie, dead but not reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -142,7 +143,7 @@ class WorkspaceLock:
             return f"it is unreadable and {age:.0f} s old" if age > 10 else None
         pid = int(holder.get("pid", -1))
         if holder.get("host") == host_name():
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return f"process {pid} no longer exists"
             start = _process_start(pid)
             if holder.get("process_start") and start is not None and start != holder.get("process_start"):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GyreError
+from ...lock import pid_alive
 
 __all__ = ["HostSegments", "SharedMemoryConflict", "claim_segments", "registry_dir", "remove_stale_segments"]
 
@@ -88,16 +89,6 @@ def _save(registry: Path, entries: dict[str, dict[str, Any]]) -> None:
     os.replace(temporary, registry)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _unlink(name: str) -> bool:
     try:
         segment = SharedMemory(name=name)
@@ -113,7 +104,7 @@ def _prune(entries: dict[str, dict[str, Any]]) -> list[str]:
     removed = []
     for key in list(entries):
         entry = entries[key]
-        entry["pids"] = [pid for pid in entry.get("pids", []) if _alive(int(pid))]
+        entry["pids"] = [pid for pid in entry.get("pids", []) if pid_alive(int(pid))]
         if not entry["pids"]:
             for name in entry.get("segments", []):
                 if _unlink(name):
