@@ -80,20 +80,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             context.close()
 
 
-@pytest.fixture(scope="module")
-def dashboard_client() -> Iterator[Any]:
-    """Two worker processes and a scheduler serving its dashboard on 127.0.0.1."""
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
 class Background:
     """start_pipeline in a thread, its first phase held at a gate until ``release``."""
 
@@ -128,11 +114,11 @@ def cells(page: Any, selector: str = "") -> int:
     return int(page.locator(f".gyre-cell[data-run]{selector}").count())
 
 
-def test_gyre_page_draws_the_live_grid_and_the_final_states(browser, dashboard_client, tmp_path, run_dir):
-    job = Background(tmp_path, run_dir, dashboard_client, "live")
+def test_gyre_page_draws_the_live_grid_and_the_final_states(browser, client, tmp_path, run_dir):
+    job = Background(tmp_path, run_dir, client, "live")
     page = browser.new_page()
     try:
-        page.goto(dashboard_base(dashboard_client) + "/gyre")
+        page.goto(dashboard_base(client) + "/gyre")
         # the grid of this pipeline, while its first phase is held at the gate
         page.wait_for_function(
             "() => document.body.dataset.rendered === 'true' && (document.body.dataset.pipeline || '')"
@@ -192,11 +178,11 @@ STATUS_NAMES = """
 """
 
 
-def test_dask_status_page_shows_the_phases_in_its_progress_panel(browser, dashboard_client, tmp_path, run_dir):
-    job = Background(tmp_path, run_dir, dashboard_client, "status")
+def test_dask_status_page_shows_the_phases_in_its_progress_panel(browser, client, tmp_path, run_dir):
+    job = Background(tmp_path, run_dir, client, "status")
     page = browser.new_page()
     try:
-        page.goto(dashboard_base(dashboard_client) + "/status")
+        page.goto(dashboard_base(client) + "/status")
         page.wait_for_function(
             f"() => {{ const names = ({STATUS_NAMES})(); "
             "return ['scale', 'sum', 'stat'].every(n => names.includes(n)); }",
