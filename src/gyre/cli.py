@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler-file", type=Path, help="connect to the scheduler that wrote this file")
     where.add_argument("--address", help="connect to the scheduler at this address")
     where.add_argument("--sync", action="store_true", help="in this process, exceptions into the debugger")
+    run.add_argument(
+        "--dask-worker-defaults",
+        action="store_true",
+        help="workers gyre starts keep dask's settings (profiler on, no core binding)",
+    )
     run.add_argument("--seed", type=int, default=None, help="override the pipeline's seed")
     run.add_argument("--no-display", action="store_true", help="no progress display and no report printout")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
@@ -150,12 +155,12 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
     if args.mpi:
         from .execution.mpi import MPIModel
 
-        return MPIModel()
+        return MPIModel(tuned=not args.dask_worker_defaults)
     if args.scheduler_file is not None:
         return SchedulerModel(scheduler_file=args.scheduler_file)
     if args.address:
         return SchedulerModel(address=args.address)
-    return LocalModel(args.procs or 1)
+    return LocalModel(args.procs or 1, tuned=not args.dask_worker_defaults)
 
 
 def _run(pipeline: object, args: argparse.Namespace) -> int:

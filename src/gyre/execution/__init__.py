@@ -13,13 +13,16 @@ from .base import Completed, Engine, ExecutionModel
 from .local import LocalModel
 from .scheduler import ClientModel, SchedulerModel
 from .sync import SyncModel
+from .tuning import QUIET_WORKER_CONFIG, CorePinning
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "QUIET_WORKER_CONFIG",
     "ClientModel",
     "Completed",
+    "CorePinning",
     "Engine",
     "ExecutionModel",
     "LocalModel",

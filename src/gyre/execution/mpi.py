@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
+from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -82,6 +83,10 @@ class MPIModel(ExecutionModel):
         Seconds the driver waits for all N-2 workers before failing with ``ClusterError``.
     shutdown_timeout
         Seconds the driver waits for the other ranks to end before aborting the MPI job.
+    tuned
+        Worker ranks run with ``QUIET_WORKER_CONFIG`` (no statistical profiler, slower
+        monitors), which keeps compute-bound phases at plain-process speed; binding ranks to
+        cores is the launcher's part (``mpiexec -bind-to core``). ``False`` keeps dask's settings.
     """
 
     name = "mpi"
@@ -101,6 +106,7 @@ class MPIModel(ExecutionModel):
         worker_options: Mapping[str, Any] | None = None,
         worker_timeout: float = 120.0,
         shutdown_timeout: float = 60.0,
+        tuned: bool = True,
     ) -> None:
         if threads_per_worker < 1:
             raise ClusterError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
@@ -115,6 +121,7 @@ class MPIModel(ExecutionModel):
         self.worker_options = {"dashboard_address": "127.0.0.1:0", **(worker_options or {})}
         self.worker_timeout = worker_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.tuned = tuned
         if launched_by_mpiexec():
             install_abort_on_error()
         #: the host name of every rank, known once the model is open
@@ -214,9 +221,12 @@ class MPIModel(ExecutionModel):
         A role that fails aborts the whole job: the other ranks may be waiting for this one in
         an MPI call (the scheduler's address) that would otherwise never return.
         """
+        import dask
+
         role = "scheduler" if comm.Get_rank() == SCHEDULER_RANK else "worker"
         try:
-            self._initialize(comm)
+            with dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}):
+                self._initialize(comm)
         except BaseException:
             log.exception("rank %d: the dask %s failed, aborting the MPI job", comm.Get_rank(), role)
             _abort(comm)
