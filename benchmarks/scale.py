@@ -7,8 +7,13 @@ For each run count, side by side in this invocation, on the same 2 single-thread
 - ProcessPool: ``concurrent.futures.ProcessPoolExecutor(2)``, one call per (phase, run),
   phase after phase (``map``, chunksize 1);
 - client.map: plain dask, ``client.map`` chained once per phase, the last level gathered;
-- gyre: ``start_pipeline`` with the default window, one task per (phase, run);
-- gyre fused: ``start_pipeline(fuse=True)``, one task per run.
+- gyre: ``start_pipeline`` with its defaults: the default window, and runs fused into one
+  task each once the first phases prove short (``fuse=None``);
+- gyre fused: ``start_pipeline(fuse=True)``, one task per run from the first;
+- gyre unfused: ``start_pipeline(fuse=False)``, one task per (phase, run).
+
+CPU is the user + system time of the driver (this process alone), the scheduler process
+and the worker processes, per (phase, run).
 
 The dask rows run on a separate ``dask scheduler`` process and ``dask worker`` processes
 (started afresh for every row, outside the clock), so the driver's memory (this process)
@@ -56,10 +61,16 @@ def tiny(value: Any) -> Any:
 
 
 class CPUTime:
-    """CPU seconds (user + system) spent by processes and their children between enter and exit."""
+    """CPU seconds (user + system) spent by processes between enter and exit.
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    The processes named in ``with_children`` count with their descendants (the ``dask worker``
+    command's worker processes, a process pool's); the others alone: the driver's children
+    are the scheduler and workers, measured apart.
+    """
+
+    def __init__(self, pids: dict[str, int], with_children: tuple[str, ...] = ("workers",)) -> None:
         self.pids = pids
+        self.with_children = with_children
         self.seconds: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
@@ -67,7 +78,8 @@ class CPUTime:
         for name, pid in self.pids.items():
             root = psutil.Process(pid)
             total = 0.0
-            for process in [root, *root.children(recursive=True)]:
+            family = root.children(recursive=True) if name in self.with_children else []
+            for process in [root, *family]:
                 try:
                     times = process.cpu_times()
                     total += times.user + times.system
@@ -156,7 +168,7 @@ def make_runs(directory: Path, n_runs: int) -> None:
 def bench_pool(n_runs: int, n_phases: int) -> dict[str, float]:
     with concurrent.futures.ProcessPoolExecutor(2) as pool:
         list(pool.map(tiny, range(4)))  # the processes are up before the clock, as the cluster is
-        with CPUTime({"driver": os.getpid()}) as cpu:
+        with CPUTime({"driver": os.getpid()}, with_children=("driver",)) as cpu:
             started = time.perf_counter()
             values: list[Any] = list(range(n_runs))
             for _ in range(n_phases):
@@ -189,7 +201,7 @@ def bench_gyre(
     n_runs: int,
     n_phases: int,
     *,
-    fuse: bool,
+    fuse: bool | None,
     window: int | None,
 ) -> dict[str, float]:
     phases = [NoopPhase(f"p{index}") for index in range(n_phases)]
@@ -252,7 +264,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="+", default=[1000, 3000, 10000])
     parser.add_argument("--phases", type=int, default=3)
     parser.add_argument("--windows", type=int, nargs="*", default=[])
-    parser.add_argument("--skip-unfused", action="store_true", help="only the fused gyre row (quicker)")
+    parser.add_argument("--skip-unfused", action="store_true", help="no gyre unfused row (quicker)")
     args = parser.parse_args()
 
     print(f"{args.phases} phases of ~zero work, 2 worker processes × 1 thread; default window {default_window(2)}")
@@ -269,8 +281,8 @@ def main() -> None:
                 plain = bench_map(client, pids, n_runs, args.phases)
             reference = references[n_runs] = reference_of(n_tasks, plain)
             print(row("client.map", n_runs, n_tasks, plain, reference), flush=True)
-            variants = [("gyre", False), ("gyre fused", True)]
-            for name, fuse in variants[1:] if args.skip_unfused else variants:
+            variants: list[tuple[str, bool | None]] = [("gyre", None), ("gyre fused", True), ("gyre unfused", False)]
+            for name, fuse in variants[:2] if args.skip_unfused else variants:
                 with dask_cluster(root) as (client, pids):
                     figures = bench_gyre(client, pids, root, run_dir, n_runs, args.phases, fuse=fuse, window=None)
                 print(row(name, n_runs, n_tasks, figures, reference), flush=True)

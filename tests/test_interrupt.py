@@ -47,7 +47,7 @@ def test_interrupted_driver_resumes_without_recomputing(tmp_path, reference, sig
     command = [sys.executable, "-m", "gyre.cli", "run", f"{module}:pipeline", f"--runs=1-{RUNS}", "--no-display"]
     driver = subprocess.Popen([*command, *where], env=gyre_env(), start_new_session=True, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: len(list(workspace.glob(".gyre/manifest/stat/*.json"))) >= 3, 90, "three finished runs")
+        wait_for(lambda: len(list(Manifest(workspace).records("stat"))) >= 3, 90, "three finished runs")
         os.kill(driver.pid, signum)
         sent = time.monotonic()
         code = driver.wait(timeout=60)

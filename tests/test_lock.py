@@ -75,7 +75,7 @@ def test_concurrent_pipelines_on_one_workspace(tmp_path):
     command = [sys.executable, "-m", "gyre.cli", "run", f"{module}:pipeline", "--runs", "1-6", "--sync", "--no-display"]
     first = subprocess.Popen(command, env=gyre_env(), start_new_session=True)
     try:
-        wait_for(lambda: len(list(workspace.glob(".gyre/manifest/sum/*.json"))) >= 2, 60, "two finished runs")
+        wait_for(lambda: len(list(Manifest(workspace).records("sum"))) >= 2, 60, "two finished runs")
         pipeline = Pipeline([ScalePhase(), SlowSum(0.0), StatPhase()], [True] * 3, workspace, runs, seed=5)
         started = time.monotonic()
         with pytest.raises(WorkspaceLockedError) as info:

@@ -15,6 +15,7 @@ from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls
 
 from gyre import ConfigError, Manifest, Pipeline, ResumePolicy, SyncModel, start_pipeline
 from gyre.cli import main
+from gyre.manifest import ManifestRecord
 
 cloudpickle.register_pickle_by_value(faultphases)
 
@@ -186,10 +187,46 @@ def test_bad_results_fail_that_run(tmp_path, run_dir, middle, message):
 
 def test_unreadable_manifest_record_means_recompute(tmp_path, run_dir):
     start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
-    Manifest(tmp_path / "ws").path("sum", 2).write_text('{"format": "gyre-manif')  # torn
+    journal = Manifest(tmp_path / "ws").journal("sum")
+    lines = journal.read_text().splitlines(keepends=True)
+    torn = [line[:40] + "\n" if '"run":2,' in line else line for line in lines]
+    journal.write_text("".join(torn))
     report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
     assert statuses(report, "sum") == {1: "cached", 2: "done", 3: "cached"}
     assert Manifest(tmp_path / "ws").read("sum", 2).status == "done"
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path):
+    manifest = Manifest(tmp_path)
+    first = ManifestRecord("sum", 1, "done", "a", "b", "c")
+    manifest.write(first)
+    with open(manifest.journal("sum"), "a") as handle:
+        handle.write('{"format": "gyre-manifest/1", "phase": "su')  # the driver died mid-append
+    later = Manifest(tmp_path)
+    later.write(ManifestRecord("sum", 2, "done", "d", "e", "f"))
+    assert [r.run for r in Manifest(tmp_path).records("sum")] == [1, 2]
+
+
+def test_superseded_records_are_compacted_by_the_lock_holder(tmp_path):
+    manifest = Manifest(tmp_path)
+    for attempt in range(30):
+        for run in (1, 2):
+            manifest.write(ManifestRecord("sum", run, "failed" if attempt < 29 else "done", str(attempt), "b", "c"))
+    manifest.remove("sum", 2)
+    reader = Manifest(tmp_path)
+    assert reader.load_all().keys() == {("sum", 1)}
+    assert reader.compact() == 60
+    assert len(reader.journal("sum").read_text().splitlines()) == 1
+    record = Manifest(tmp_path).read("sum", 1)
+    assert record is not None and record.status == "done" and record.fingerprint == "29"
+
+
+def test_records_of_an_older_workspace_are_still_read(tmp_path):
+    record = ManifestRecord("sum", 4, "done", "a", "b", "c")
+    (tmp_path / ".gyre/manifest/sum").mkdir(parents=True)
+    (tmp_path / ".gyre/manifest/sum/run_0004.json").write_text(json.dumps(record.to_dict()))
+    assert Manifest(tmp_path).read("sum", 4) == record
+    assert Manifest(tmp_path).phases() == ["sum"]
 
 
 def test_status_and_provenance_commands(tmp_path, run_dir, capsys):
@@ -312,3 +349,13 @@ def test_canonical_config_values():
     assert digest({"w": big}) != digest({"w": changed}) and digest({"w": big}) == digest({"w": big.copy()})
     assert canonical({"b": 1, "a": {3, 1}}) == {"a": [1, 3], "b": 1}
     assert digest(object()) == digest(object())  # memory addresses do not leak into fingerprints
+
+
+def test_a_jobs_manifest_holds_records_briefly_and_writes_them_on_close(tmp_path):
+    record = ManifestRecord("sum", 1, "done", "a", "b", "c")
+    with Manifest(tmp_path, flush_every=60) as manifest:
+        manifest.write(record)
+        assert Manifest(tmp_path).read("sum", 1) is None  # still in memory
+        assert manifest.read("sum", 1) == record  # its own reads see it
+        manifest.write(ManifestRecord("sum", 2, "done", "a", "b", "c"))
+    assert [r.run for r in Manifest(tmp_path).records("sum")] == [1, 2]

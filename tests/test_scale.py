@@ -154,6 +154,42 @@ def test_fused_keys_name_the_phases_for_the_dashboard(tmp_path, run_dir):
     assert key_split(engine.keys[0]) == "scale+sum+stat"
 
 
+def _driver(tmp_path: Path, phases: list[Any], n_runs: int, client: Any, **options: Any) -> Driver:
+    from gyre.execution.futures import FuturesEngine
+
+    touch_runs(tmp_path / "runs", n_runs)
+    pipeline = Pipeline(phases, [True] * len(phases), tmp_path / "ws", tmp_path / "runs", seed=1)
+    pipeline.create_workspace()
+    chains = compile_chains(pipeline, discover_runs(tmp_path / "runs", 1, n_runs), seed=1, token="t")
+    return Driver(FuturesEngine(client), chains, **options)
+
+
+def test_short_phases_are_fused_once_the_first_ones_prove_short(tmp_path, client):
+    driver = _driver(tmp_path, [NoopPhase("a"), NoopPhase("b")], 60, client, window=8)
+    outcomes = driver.run()
+    assert len(outcomes) == 120 and {o.status for o in outcomes} == {"done"}
+    # 32 separate phases decide; the runs already in flight then stay as they are
+    assert not driver.fusion.deciding and driver.fusion.fusing
+    assert 60 - 16 - 8 <= driver.fused_runs <= 60 - 16
+
+
+def test_phases_of_a_tenth_of_a_second_stay_separate_tasks(tmp_path, client):
+    from gyre.fusion import FusionPolicy
+
+    driver = _driver(tmp_path, [SleepPhase("a", 0.02), SleepPhase("b", 0.02)], 12, client, window=4)
+    driver.fusion = FusionPolicy(None, below=0.01, sample=8)  # 20 ms phases are "long" here
+    driver.run()
+    assert not driver.fusion.deciding and not driver.fusion.fusing and driver.fused_runs == 0
+
+
+def test_fuse_false_never_fuses_and_true_always(tmp_path, client):
+    never = _driver(tmp_path / "never", [NoopPhase("a"), NoopPhase("b")], 40, client, fuse=False)
+    never.run()
+    always = _driver(tmp_path / "always", [NoopPhase("a"), NoopPhase("b")], 40, client, fuse=True)
+    always.run()
+    assert (never.fused_runs, always.fused_runs) == (0, 40)
+
+
 def test_each_phase_is_pickled_once_per_job_not_once_per_task(tmp_path):
     touch_runs(tmp_path / "runs", 50)
     pipeline = Pipeline([CountingPhase("a"), CountingPhase("b")], [True, True], tmp_path / "ws", tmp_path / "runs")
@@ -189,7 +225,7 @@ def test_two_thousand_runs_three_phases_one_task_each(tmp_path, client):
     phases = [NoopPhase(f"p{index}") for index in range(3)]
     pipeline = Pipeline(phases, [True] * 3, tmp_path / "ws", tmp_path / "runs", seed=1)
     started = time.perf_counter()
-    report = start_pipeline(pipeline, 1, 2000, client=client, disable_display=True)
+    report = start_pipeline(pipeline, 1, 2000, client=client, fuse=False, disable_display=True)
     assert report.ok and len(report.outcomes) == 6000
     assert time.perf_counter() - started < 180
 

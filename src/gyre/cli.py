@@ -75,7 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         "--hash-run-files", action="store_true", help="identify run files by content, not by size and mtime"
     )
     run.add_argument("--window", type=int, default=None, help="runs in flight at once (default 8 per worker)")
-    run.add_argument("--fuse", action="store_true", help="each run's phases in one task (short phases)")
+    run.add_argument(
+        "--fuse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each run's phases in one task, or never (default: once phases prove shorter than 100 ms)",
+    )
 
     status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
     status.add_argument("workspace", type=Path)

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .execution.base import Completed, Engine
-from .fusion import execute_chain, fused_key
+from .fusion import FusionPolicy, execute_chain, fused_key
 from .graph import RunChain
 from .outcome import TaskOutcome
 from .tasks import execute_phase
+from .window import RUNS_PER_THREAD
 
 __all__ = ["Driver", "Listener"]
 
@@ -50,7 +51,8 @@ class Driver:
     scheduler's and the driver's memory stay flat as the run count grows. With
     ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
     ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
-    With ``fuse`` each run's chain is one task (see :mod:`gyre.fusion`), with the same outcomes.
+    With ``fuse`` each run's chain is one task (see :mod:`gyre.fusion`), with the same outcomes;
+    ``None`` (the default) fuses once the phases prove short (``FusionPolicy``).
     """
 
     def __init__(
@@ -62,14 +64,16 @@ class Driver:
         fail_fast: bool = False,
         listeners: Iterable[Listener] = (),
         cached: Mapping[str, TaskOutcome] | None = None,
-        fuse: bool = False,
+        fuse: bool | None = None,
     ) -> None:
         self.engine = engine
         self.window = len(chains) if window is None else max(1, window)
         self._unbounded = window is None
         self.fail_fast = fail_fast
         self.listeners = list(listeners)
-        self.fuse = fuse
+        self.fusion = FusionPolicy(fuse)
+        #: how many runs went as one fused task
+        self.fused_runs = 0
         self._queue = deque(chains)
         self._where: dict[str, tuple[_ChainState, int]] = {}
         self._in_flight = 0
@@ -84,7 +88,11 @@ class Driver:
         for completed in self.engine.completed():
             state, where = self._where.pop(completed.key)
             for index in _indices(state, where):
-                outcome = self._outcome(_part(completed, index) if where == _WHOLE_CHAIN else completed, state, index)
+                if where == _WHOLE_CHAIN:
+                    outcome = self._outcome(_part(completed, index), state, index)
+                else:
+                    outcome = self._outcome(completed, state, index)
+                    self.fusion.observe(outcome)
                 state.outcomes[index] = outcome
                 self._record(outcome)
             if state.complete:
@@ -104,7 +112,7 @@ class Driver:
         if self.cancelled:
             return
         self._queue.extendleft(reversed(chains))
-        while self._queue and (self._unbounded or self._in_flight < self.window):
+        while self._queue and (self._unbounded or self._in_flight < self._limit()):
             self._submit_next()
 
     def cancel(self, reason: str) -> None:
@@ -112,17 +120,26 @@ class Driver:
         self._cancel(reason)
 
     def _fill(self) -> None:
-        while self._queue and self._in_flight < self.window:
+        while self._queue and self._in_flight < self._limit():
             self._submit_next()
+
+    def _limit(self) -> int:
+        """Runs allowed in flight now: the window, or while fusion is undecided about a worker
+        thread's worth (``window / RUNS_PER_THREAD``, at least the decision's sample), so that
+        the runs after the decision are the many."""
+        if not self.fusion.deciding or self._unbounded:
+            return self.window
+        return min(self.window, max(self.fusion.sample, self.window // RUNS_PER_THREAD))
 
     def _submit_next(self) -> None:
         chain = self._queue.popleft()
         state = _ChainState(chain)
         upstream: Any = chain.payload
-        if self.fuse and not any(key in self.cached for key in chain.keys):
+        if self.fusion.fusing and not any(key in self.cached for key in chain.keys):
             key = fused_key([spec.phase.name for spec in chain.tasks], chain.tasks[0].token, chain.run.run)
             self.engine.submit(execute_chain, list(chain.tasks), upstream, key=key, priority=chain.priority)
             self._where[key] = (state, _WHOLE_CHAIN)
+            self.fused_runs += 1
         else:
             for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
                 if key in self.cached:  # resolved from the manifest: nothing to submit

@@ -9,17 +9,32 @@ failing phase makes the later ones ``skipped`` exactly as separate tasks would.
 What is given up: the dashboard groups fused tasks under ``<phase>+<phase>+...`` rather
 than per phase, the terminal bars of a run's phases advance together when the run ends,
 and a worker lost mid-run repeats the whole chain rather than one phase.
+
+By default (``fuse=None``) the driver decides from what it sees (``FusionPolicy``): runs
+start as one task per (phase, run); once ``AUTO_FUSE_SAMPLE`` phases have finished, if
+their median duration is under ``AUTO_FUSE_BELOW`` (dask's own advice is tasks of at least
+100 ms: below that its per-task cost is a sizable share) the runs submitted from then on
+are fused. ``fuse=True`` fuses every run, ``fuse=False`` none.
 """
 
 from __future__ import annotations
 
+import logging
+import statistics
 from collections.abc import Sequence
 
 from .outcome import TaskOutcome
 from .result import PhaseResult
 from .tasks import TaskSpec, execute_phase
 
-__all__ = ["execute_chain", "fused_key"]
+__all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "execute_chain", "fused_key"]
+
+log = logging.getLogger(__name__)
+
+#: median phase duration (seconds) under which runs are fused automatically
+AUTO_FUSE_BELOW = 0.1
+#: finished phases the automatic decision waits for
+AUTO_FUSE_SAMPLE = 32
 
 
 def fused_key(phases: Sequence[str], token: str, run: int) -> str:
@@ -38,3 +53,37 @@ def execute_chain(specs: Sequence[TaskSpec], payload: PhaseResult) -> tuple[Task
         upstream = execute_phase(spec, upstream)
         outcomes.append(upstream)
     return tuple(outcomes)
+
+
+class FusionPolicy:
+    """Whether the driver fuses the runs it submits next: always, never, or once phases prove short.
+
+    ``fuse=None`` watches the durations of the first ``sample`` computed phases and switches
+    to fused runs for good if their median is under ``below`` seconds; otherwise it stops
+    watching and keeps one task per (phase, run).
+    """
+
+    def __init__(self, fuse: bool | None, *, below: float = AUTO_FUSE_BELOW, sample: int = AUTO_FUSE_SAMPLE) -> None:
+        self.deciding = fuse is None
+        self.fusing = bool(fuse)
+        self.below = below
+        self.sample = max(1, sample)
+        self._durations: list[float] = []
+
+    def observe(self, outcome: TaskOutcome) -> None:
+        """Take one outcome of an unfused (phase, run) into account."""
+        if not self.deciding or outcome.status != "done" or outcome.duration is None:
+            return
+        self._durations.append(outcome.duration)
+        if len(self._durations) < self.sample:
+            return
+        self.deciding = False
+        median = statistics.median(self._durations)
+        if median < self.below:
+            self.fusing = True
+            log.info(
+                "phases take %.1f ms (median of %d): each run's phases go in one task from now on "
+                "(fuse=False keeps them apart)",
+                1e3 * median,
+                len(self._durations),
+            )

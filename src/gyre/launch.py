@@ -65,7 +65,7 @@ def start_pipeline(
     force: bool = False,
     force_phases: Iterable[str] = (),
     resume: ResumePolicy | None = None,
-    fuse: bool = False,
+    fuse: bool | None = None,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -78,8 +78,9 @@ def start_pipeline(
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
-    (default: ``default_window``, from the worker threads). ``fuse`` runs each run's
-    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.fusion``).
+    (default: ``default_window``, from the worker threads). ``fuse=True`` runs each run's
+    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.fusion``);
+    the default ``None`` does so once the first phases prove shorter than 100 ms, ``False`` never.
 
     Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a
     ``pipeline.adaptive`` attribute) is called with each finished run's outcome to request
@@ -146,10 +147,15 @@ def _run(
     limits: AdaptiveLimits | None = None,
     performance_report: str | Path | bool | None = None,
     resume: _ResumeArgs,
-    fuse: bool = False,
+    fuse: bool | None = None,
 ) -> PipelineReport:
     pipeline.create_workspace()
-    with driver_log(pipeline.workspace_path), WorkspaceLock(pipeline.workspace_path), stop_on_signals():
+    with (
+        driver_log(pipeline.workspace_path),
+        WorkspaceLock(pipeline.workspace_path),
+        Manifest(pipeline.workspace_path, flush_every=0.5) as manifest,  # closed before the lock
+        stop_on_signals(),
+    ):
         pipeline.validate()
         pipeline.create_assets()
         selection = discover_runs(
@@ -164,11 +170,11 @@ def _run(
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
-        manifest = Manifest(pipeline.workspace_path)
         plan = plan_resume(
             pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
             force_phases=resume.force_phases, policy=resume.policy,
         )  # fmt: skip
+        manifest.compact()  # we hold the lock: nobody else appends meanwhile
         if isinstance(engine_source, Engine):
             engine = engine_source
         elif plan.count("compute") or plan.count("load"):

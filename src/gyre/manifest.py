@@ -1,11 +1,14 @@
 """The workspace manifest: one provenance record per completed (phase, run), and fingerprints.
 
-Layout: ``<workspace>/.gyre/manifest/<phase>/run_0007.json``, one small JSON file per
-(phase, run). Only the driver writes them (it is the single writer; workers send what it
-needs inside their ``TaskOutcome``), each through a temporary file and a rename, so a
-crash at any moment leaves either the old record or the new one, never a torn one. A
-record that cannot be read anyway (a disk that lost it) counts as absent: that (phase,
-run) is recomputed.
+Layout: ``<workspace>/.gyre/manifest/<phase>.jsonl``, an append-only journal per phase,
+one JSON record per line; the last line of a (phase, run) is its record. Only the driver
+writes (it is the single writer; workers send what it needs inside their ``TaskOutcome``),
+one line per record, appended and flushed as each outcome arrives: a fraction of the cost
+of a file per record. A crash mid-append leaves at most a torn last line, which reading
+skips with a warning (that (phase, run) is recomputed, its older line, if any, stays
+valid). The driver compacts a journal (atomically rewritten with its live records) when
+superseded lines outnumber them. Records of older workspaces (``<phase>/run_0007.json``,
+one file each) are still read.
 
 A record holds the artifact paths with sizes, modification times and SHA-256 checksums,
 the phase's configuration and its fingerprint, the input fingerprint (the run file's
@@ -17,17 +20,19 @@ of canonical JSON, so they are the same on every host and in every process.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .context import atomic_path
 from .phase import Phase
@@ -194,15 +199,17 @@ class ManifestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON data (with the format tag)."""
-        return {"format": MANIFEST_FORMAT, **dataclasses.asdict(self)}
+        return {"format": MANIFEST_FORMAT, **{name: getattr(self, name) for name in _RECORD_FIELDS}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ManifestRecord:
         """Read a record written by :meth:`to_dict`; ``ValueError`` if it is not one."""
         if data.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"not a gyre manifest record (format {data.get('format')!r})")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ManifestRecord))
 
 
 def verify_artifacts(record: ManifestRecord, workspace: Path, *, policy: str = "checksum") -> str | None:
@@ -235,62 +242,165 @@ def timestamp(seconds: float | None) -> str | None:
 
 
 class Manifest:
-    """The records of one workspace, under ``<workspace>/.gyre/manifest/``."""
+    """The records of one workspace: an append-only journal per phase under ``<workspace>/.gyre/manifest/``."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, *, flush_every: float = 0.0) -> None:
+        """``flush_every``: seconds appended lines may wait in memory before they reach the
+        file (0: each at once). A job's driver waits half a second: tens of thousands of
+        records cost one write each per batch, and a killed driver loses at most that
+        half-second of records (whose tasks are recomputed). :meth:`close` writes the rest."""
         self.workspace = Path(workspace)
         self.root = self.workspace / ".gyre" / "manifest"
+        self.flush_every = flush_every
+        self._handles: dict[str, TextIO] = {}  # phase → its journal, open for appending
+        self._flushed = time.monotonic()
+        self._lines: dict[str, tuple[int, int]] = {}  # phase → (lines, live records) when last read
 
-    def path(self, phase: str, run: int) -> Path:
-        """The record file of (phase, run)."""
-        return self.root / phase / f"run_{run:04d}.json"
+    def journal(self, phase: str) -> Path:
+        """The journal file of ``phase``."""
+        return self.root / f"{phase}.jsonl"
 
     def write(self, record: ManifestRecord) -> Path:
-        """Store ``record`` atomically (temporary file, then rename), replacing an older one."""
-        target = self.path(record.phase, record.run)
-        with atomic_path(target) as temporary:
-            temporary.write_text(json.dumps(record.to_dict(), indent=1))
-        return target
-
-    def read(self, phase: str, run: int) -> ManifestRecord | None:
-        """The record of (phase, run), ``None`` if there is none or it cannot be read."""
-        return self._load(self.path(phase, run))
+        """Append ``record``; it replaces any older record of its (phase, run)."""
+        return self._append(record.phase, record.to_dict())
 
     def remove(self, phase: str, run: int) -> None:
         """Forget (phase, run)."""
-        self.path(phase, run).unlink(missing_ok=True)
+        self._append(phase, {"format": MANIFEST_FORMAT, "phase": phase, "run": run, "removed": True})
+
+    def read(self, phase: str, run: int) -> ManifestRecord | None:
+        """The record of (phase, run), ``None`` if there is none or it cannot be read."""
+        return self._phase_records(phase).get(run)
 
     def phases(self) -> list[str]:
         """The phases that have records."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        names = {p.stem for p in self.root.glob("*.jsonl")}
+        names.update(p.name for p in self.root.iterdir() if p.is_dir())  # older workspaces
+        return sorted(names)
 
     def records(self, phase: str | None = None) -> Iterator[ManifestRecord]:
         """Every readable record (of one phase, or of all), in phase then run order."""
         for name in [phase] if phase is not None else self.phases():
-            folder = self.root / name
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.glob("run_*.json")):
-                record = self._load(path)
-                if record is not None:
-                    yield record
+            records = self._phase_records(name)
+            for run in sorted(records):
+                yield records[run]
 
     def load_all(self) -> dict[tuple[str, int], ManifestRecord]:
         """(phase, run) → record, for every readable record."""
         return {(r.phase, r.run): r for r in self.records()}
 
-    def _load(self, path: Path) -> ManifestRecord | None:
+    def compact(self) -> int:
+        """Rewrite the journals read since this object was made whose superseded lines outnumber
+        their records, keeping only the records; returns how many lines were dropped.
+
+        Only for the job holding the workspace lock: a rewrite replaces the file, and a writer
+        appending to the old one at the same time would lose its lines.
+        """
+        dropped = 0
+        for phase, (lines, live) in list(self._lines.items()):
+            if lines <= 2 * live + 16:
+                continue
+            records = self._phase_records(phase)
+            handle = self._handles.pop(phase, None)
+            if handle is not None:  # it would go on appending to the replaced file
+                handle.close()
+            with atomic_path(self.journal(phase)) as temporary:
+                temporary.write_text("".join(_line(records[run].to_dict()) for run in sorted(records)))
+            dropped += lines - len(records)
+            self._lines[phase] = (len(records), len(records))
+        if dropped:
+            log.info("compacted the manifest: %d superseded lines dropped", dropped)
+        return dropped
+
+    def flush(self) -> None:
+        """Write the appended lines still in memory to their journals."""
+        for handle in self._handles.values():
+            handle.flush()
+        self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close the journals (appending again reopens them)."""
+        handles, self._handles = self._handles, {}
+        for handle in handles.values():
+            handle.close()
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _append(self, phase: str, data: dict[str, Any]) -> Path:
+        path = self.journal(phase)
+        handle = self._handles.get(phase)
+        if handle is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _end_with_newline(path)  # a torn last line must not swallow the next record
+            handle = self._handles[phase] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        handle.write(_line(data))
+        if time.monotonic() - self._flushed >= self.flush_every:
+            self.flush()
+        return path
+
+    def _phase_records(self, phase: str) -> dict[int, ManifestRecord]:
+        if phase in self._handles:
+            self._handles[phase].flush()
+        records: dict[int, ManifestRecord] = {}
+        legacy = self.root / phase
+        if legacy.is_dir():
+            for path in sorted(legacy.glob("run_*.json")):
+                try:
+                    record = ManifestRecord.from_dict(json.loads(path.read_text()))
+                except (OSError, ValueError, TypeError) as exc:
+                    log.warning("ignoring unreadable manifest record %s (that run will be recomputed): %s", path, exc)
+                    continue
+                records[record.run] = record
+        path = self.journal(phase)
         try:
-            return ManifestRecord.from_dict(json.loads(path.read_text()))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable manifest record %s (that run will be recomputed): %s", path, exc)
-            return None
+            return records
+        lines = 0
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                data = json.loads(line)
+                if data.get("removed") is True:
+                    records.pop(int(data["run"]), None)
+                    continue
+                record = ManifestRecord.from_dict(data)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.warning(
+                    "ignoring unreadable line %d of the manifest %s (that run will be recomputed): %s",
+                    number, path, exc,
+                )  # fmt: skip
+                continue
+            records[record.run] = record
+        self._lines[phase] = (lines, len(records))
+        return records
 
 
+def _line(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":")) + "\n"
+
+
+def _end_with_newline(path: Path) -> None:
+    try:
+        with open(path, "rb+") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
+@functools.cache
 def host_name() -> str:
     """This machine's host name (recorded with every record and lock)."""
     return socket.gethostname()
