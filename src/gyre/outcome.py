@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +42,15 @@ class TaskOutcome:
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # received from a worker: one copy of each phase name, status and worker address for
+        # all the outcomes a driver keeps (tens of thousands on a large job), not one each
+        for name in ("phase", "status", "worker"):
+            if isinstance(state.get(name), str):
+                state[name] = sys.intern(state[name])
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     def with_status(self, status: str, error: str | None = None) -> TaskOutcome:
         """A copy with another status (and error)."""

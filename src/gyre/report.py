@@ -127,6 +127,10 @@ class PipelineReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report as JSON-able data (the content of ``report.json``)."""
+        return {key: list(value) if isinstance(value, Iterator) else value for key, value in self._fields().items()}
+
+    def _fields(self) -> dict[str, Any]:
+        """The report's fields; the long lists of records as iterators, made as they are read."""
         return {
             "format": REPORT_FORMAT,
             "pipeline": self.pipeline,
@@ -146,16 +150,26 @@ class PipelineReport:
             "missing_runs": list(self.missing_runs),
             "skipped_runs": list(self.skipped_runs),
             "counts": self.counts(),
-            "records": list(self.records()),
+            "records": self.records(),
             "children": [child.to_dict() for child in tree_order(self.children)],
-            "child_records": [_outcome_record(o) for o in sorted(self.child_outcomes, key=_lineage_key)],
+            "child_records": (_outcome_record(o) for o in sorted(self.child_outcomes, key=_lineage_key)),
         }
 
     def write(self, path: Path | None = None) -> Path:
         """Write the report as JSON (atomically), by default to ``<workspace>/report.json``."""
         target = Path(path) if path is not None else self.workspace / "report.json"
         with atomic_path(target) as temporary, temporary.open("w") as handle:
-            json.dump(self.to_dict(), handle, indent=1)  # streamed: no second copy as one string
+            # streamed, a record per line: neither the records nor the text are held whole
+            for index, (key, value) in enumerate(self._fields().items()):
+                handle.write(("," if index else "{") + f"\n {json.dumps(key)}: ")
+                if isinstance(value, Iterator):
+                    handle.write("[")
+                    for number, record in enumerate(value):
+                        handle.write(("," if number else "") + "\n  " + json.dumps(record))
+                    handle.write("\n ]")
+                else:
+                    handle.write(json.dumps(value, indent=1).replace("\n", "\n "))
+            handle.write("\n}\n")
         return target
 
     def render(self, *, max_runs: int = 40) -> str:
