@@ -182,6 +182,13 @@ def test_phases_of_a_tenth_of_a_second_stay_separate_tasks(tmp_path, client):
     assert not driver.fusion.deciding and not driver.fusion.fusing and driver.fused_runs == 0
 
 
+def test_the_automatic_bound_grows_with_the_cluster():
+    from gyre.fusion import auto_fuse_below
+
+    assert auto_fuse_below(2) == auto_fuse_below(32) == 0.1  # dask's advice: tasks of 100 ms
+    assert auto_fuse_below(1000) == pytest.approx(3.0)  # 1,000 threads: the scheduler's load
+
+
 def test_fuse_false_never_fuses_and_true_always(tmp_path, client):
     never = _driver(tmp_path / "never", [NoopPhase("a"), NoopPhase("b")], 40, client, fuse=False)
     never.run()

@@ -12,9 +12,12 @@ and a worker lost mid-run repeats the whole chain rather than one phase.
 
 By default (``fuse=None``) the driver decides from what it sees (``FusionPolicy``): runs
 start as one task per (phase, run); once ``AUTO_FUSE_SAMPLE`` phases have finished, if
-their median duration is under ``AUTO_FUSE_BELOW`` (dask's own advice is tasks of at least
-100 ms: below that its per-task cost is a sizable share) the runs submitted from then on
-are fused. ``fuse=True`` fuses every run, ``fuse=False`` none.
+their median duration is under ``auto_fuse_below(worker threads)`` the runs submitted from
+then on are fused. That bound is ``AUTO_FUSE_BELOW`` (dask's own advice is tasks of at least
+100 ms: below that its per-task cost is a sizable share) on small clusters, and grows with
+the cluster: W threads finishing unfused tasks of d seconds keep the scheduler busy
+W · c / d of the time (c ≈ 1.2 ms of scheduler CPU per gyre task, docs/scaling.md), so gyre
+fuses when that would exceed 40 %. ``fuse=True`` fuses every run, ``fuse=False`` none.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .outcome import TaskOutcome
 from .result import PhaseResult
 from .tasks import TaskSpec, execute_phase
 
-__all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "execute_chain", "fused_key"]
+__all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "auto_fuse_below", "execute_chain", "fused_key"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,15 @@ log = logging.getLogger(__name__)
 AUTO_FUSE_BELOW = 0.1
 #: finished phases the automatic decision waits for
 AUTO_FUSE_SAMPLE = 32
+#: scheduler CPU seconds per unfused gyre task (measured, docs/scaling.md) and the share of
+#: the scheduler's time those tasks may take before fusing pays
+_SCHEDULER_SECONDS_PER_TASK = 1.2e-3
+_SCHEDULER_SHARE = 0.4
+
+
+def auto_fuse_below(n_threads: int) -> float:
+    """The median phase duration (s) under which runs are fused on ``n_threads`` worker threads."""
+    return max(AUTO_FUSE_BELOW, max(1, n_threads) * _SCHEDULER_SECONDS_PER_TASK / _SCHEDULER_SHARE)
 
 
 def fused_key(phases: Sequence[str], token: str, run: int) -> str:
