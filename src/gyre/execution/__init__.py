@@ -13,7 +13,7 @@ from .base import Completed, Engine, ExecutionModel
 from .local import LocalModel
 from .scheduler import ClientModel, SchedulerModel
 from .sync import SyncModel
-from .tuning import QUIET_WORKER_CONFIG, CorePinning
+from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -22,7 +22,6 @@ __all__ = [
     "QUIET_WORKER_CONFIG",
     "ClientModel",
     "Completed",
-    "CorePinning",
     "Engine",
     "ExecutionModel",
     "LocalModel",

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
-from .tuning import QUIET_WORKER_CONFIG, CorePinning
+from .tuning import QUIET_WORKER_CONFIG
 
 __all__ = ["LocalModel"]
 
@@ -94,6 +94,8 @@ class LocalModel(ExecutionModel):
             with Client(cluster) as client:
                 client.wait_for_workers(self.n_procs, timeout=120)
                 if self.tuned:
+                    from .pinning import CorePinning
+
                     client.register_plugin(CorePinning(self.n_procs, self.threads_per_worker))
                 yield FuturesEngine(client)
         finally:
