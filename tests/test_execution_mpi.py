@@ -105,6 +105,7 @@ def test_four_ranks_use_exactly_two_workers_and_only_the_driver_goes_on():
     assert result["workers"] == ["2", "3"]  # both workers took tasks
     assert result["n_threads"] == 2
     assert result["driver_pid"] not in result["worker_pids"]
+    assert result["workers_profiling"] == [False, False]  # tuned worker ranks: a quiet event loop
     assert "4 ranks on 1 host" in result["describe"]
     assert result["dashboard"] is None or result["dashboard"].startswith("http://127.0.0.1:")
     # code after the `with` ran on rank 1 only: the other ranks left inside open()

@@ -23,6 +23,12 @@ def where(i: int) -> tuple[int, str, int]:
     return i, str(get_worker().name), os.getpid()
 
 
+def profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 def main(mode: str) -> None:
     options: dict[str, object] = {}
     if mode == "slow-worker":
@@ -49,6 +55,7 @@ def main(mode: str) -> None:
             "driver_pid": os.getpid(),
             "worker_pids": sorted({pid for _, _, pid in results}),
             "host": socket.gethostname(),
+            "workers_profiling": sorted(engine.client.run(profiling).values()),
         }
     print("RESULT " + json.dumps(report), flush=True)
     from mpi4py import MPI
