@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .outcome import TaskOutcome
+from .progress import progress_cell
 
 if TYPE_CHECKING:
     from .report import PipelineReport
@@ -122,9 +123,8 @@ class RunBoard:
 
     def run_progress(self, message: dict[str, Any]) -> None:
         """Record in-run progress (or the start) of a (phase, run); late messages of finished cells are ignored."""
-        try:
-            cell = (str(message["phase"]), int(message["run"]))
-        except (KeyError, TypeError, ValueError):
+        cell = progress_cell(message)
+        if cell is None:
             return
         with self._lock:
             if cell in self._finished_cells or cell[0] not in self._grid or cell[1] not in self._column:

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from .outcome import TaskOutcome
+from .progress import progress_cell
 
 __all__ = ["TerminalDisplay"]
 
@@ -91,9 +92,8 @@ class TerminalDisplay:
 
     def run_progress(self, message: dict[str, Any]) -> None:
         """Record in-run progress of a (phase, run) reported through ``ctx.progress``."""
-        try:
-            cell = (str(message["phase"]), int(message["run"]))
-        except (KeyError, TypeError, ValueError):
+        cell = progress_cell(message)
+        if cell is None:
             return
         with self._lock:
             self.progress[cell] = message

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PROGRESS_TOPIC", "ProgressReporter"]
+__all__ = ["PROGRESS_TOPIC", "ProgressReporter", "progress_cell"]
 
 PROGRESS_TOPIC = "gyre-progress"
 
@@ -100,3 +100,11 @@ class ProgressReporter:
         if force or now >= self._next:
             self._next = now + self._interval
             self._emit(self.snapshot())
+
+
+def progress_cell(message: Any) -> tuple[str, int] | None:
+    """The (phase, run) a progress message is about; ``None`` for a message that names none."""
+    try:
+        return str(message["phase"]), int(message["run"])
+    except (KeyError, TypeError, ValueError):
+        return None
