@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .execution.base import Completed, Engine
-from .fusion import AUTO_FUSE_BELOW, FusionPolicy, auto_fuse_below, execute_chain, fused_key
+from .fusion import FusionPolicy, auto_fuse_below, execute_chain, fused_key
 from .graph import RunChain
 from .outcome import TaskOutcome
 from .tasks import execute_phase
@@ -71,7 +71,9 @@ class Driver:
         self._unbounded = window is None
         self.fail_fast = fail_fast
         self.listeners = list(listeners)
-        self.fusion = FusionPolicy(fuse, below=auto_fuse_below(engine.n_threads) if fuse is None else AUTO_FUSE_BELOW)
+        # the bound matters only while deciding: ask the cluster its size only then
+        below = auto_fuse_below(engine.n_threads) if fuse is None else None
+        self.fusion = FusionPolicy(fuse) if below is None else FusionPolicy(None, below=below)
         #: how many runs went as one fused task
         self.fused_runs = 0
         self._queue = deque(chains)

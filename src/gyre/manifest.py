@@ -3,8 +3,9 @@
 Layout: ``<workspace>/.gyre/manifest/<phase>.jsonl``, an append-only journal per phase,
 one JSON record per line; the last line of a (phase, run) is its record. Only the driver
 writes (it is the single writer; workers send what it needs inside their ``TaskOutcome``),
-one line per record, appended and flushed as each outcome arrives: a fraction of the cost
-of a file per record. A crash mid-append leaves at most a torn last line, which reading
+one line per record, appended as each outcome arrives (a job's driver writes its lines out
+every half second, see ``Manifest``): a fraction of the cost of a file per record. A crash
+mid-append leaves at most a torn last line, which reading
 skips with a warning (that (phase, run) is recomputed, its older line, if any, stays
 valid). The driver compacts a journal (atomically rewritten with its live records) when
 superseded lines outnumber them. Records of older workspaces (``<phase>/run_0007.json``,
