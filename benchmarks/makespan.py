@@ -48,9 +48,9 @@ from generate import simulate_events, write_run
 
 from gyre import LocalModel, start_pipeline
 from gyre.context import RunContext
+from gyre.job.seeding import run_generator
 from gyre.progress import ProgressReporter
 from gyre.result import PhaseResult
-from gyre.seeding import run_generator
 
 
 def make_runs(directory: Path, n_runs: int, min_events: int, seed: int) -> list[int]:

@@ -65,7 +65,7 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
-    from gyre.display import TerminalDisplay
+    from gyre.watch.terminal import TerminalDisplay
 
     events = 0
     original = TerminalDisplay.run_progress

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from gyre import Phase, PhaseResult, Pipeline, RunContext, start_pipeline
-from gyre.window import default_window
+from gyre.job.options import default_window
 
 BIN = Path(sys.executable).parent
 

@@ -14,7 +14,7 @@ import pytest
 from adaptivephases import RefinePhase, TallyPhase, artifacts, make_pipeline, run_tree, tree
 
 from gyre import ChildRequest, ConfigError, Pipeline, SyncModel, start_pipeline
-from gyre.lineage import tree_order
+from gyre.adaptive.lineage import tree_order
 
 cloudpickle.register_pickle_by_value(adaptivephases)
 

@@ -27,7 +27,7 @@ from gyre.compat.spyral import (
 )
 from gyre.compat.spyral.bridge import describe_failure
 from gyre.compat.spyral.shm import _paths
-from gyre.shared import clear_shared, load_shared
+from gyre.job.shared import clear_shared, load_shared
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -16,7 +16,7 @@ from faultphases import gyre_env, pipeline_module, wait_for
 from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls, make_run_files
 
 from gyre import Manifest, Pipeline, start_pipeline
-from gyre.lock import lock_path
+from gyre.workspace.lock import lock_path
 
 RUNS = 14
 

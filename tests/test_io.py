@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from gyre.io import iter_chunks, open_run, scan_file, write_artifact
+from gyre.io import iter_chunks, open_run, write_artifact
+from gyre.io.artifacts import scan_file
 
 
 def _artifact(path, n=6, seed=0):

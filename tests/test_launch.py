@@ -194,7 +194,7 @@ def test_run_file_without_the_needed_dataset(tmp_path, run_dir, client):
 
 def test_window_bounds_runs_in_flight(tmp_path, run_dir):
     import gyre.launch as launch
-    from gyre.driver import Driver
+    from gyre.job.submit import Driver
 
     seen = []
     original = Driver.run

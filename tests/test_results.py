@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from gyre.io import write_artifact
-from gyre.results import open_artifacts, report_dataset
+from gyre.io.dataset import open_artifacts, report_dataset
 
 
 def _event_artifacts(workspace, runs, phase="tracks"):

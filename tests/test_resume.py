@@ -15,7 +15,7 @@ from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls
 
 from gyre import ConfigError, Manifest, Pipeline, ResumePolicy, SyncModel, start_pipeline
 from gyre.cli import main
-from gyre.manifest import ManifestRecord
+from gyre.workspace.manifest import ManifestRecord
 
 cloudpickle.register_pickle_by_value(faultphases)
 
@@ -285,10 +285,10 @@ def test_fingerprints_are_the_same_in_another_process(tmp_path):
 
     from faultphases import gyre_env
 
-    from gyre.manifest import config_fingerprint
+    from gyre.workspace.manifest import config_fingerprint
 
     code = (
-        "from faultphases import OffsetSum; from gyre.manifest import config_fingerprint; "
+        "from faultphases import OffsetSum; from gyre.workspace.manifest import config_fingerprint; "
         "print(config_fingerprint(OffsetSum(1.5), seed=3, lineage=('a',))[0])"
     )
     out = subprocess.run([sys.executable, "-c", code], env=gyre_env(), capture_output=True, text=True, check=True)
@@ -338,7 +338,7 @@ def test_nothing_to_compute_starts_no_cluster(tmp_path, run_dir, monkeypatch):
 def test_canonical_config_values():
     import numpy as np
 
-    from gyre.manifest import canonical, digest
+    from gyre.workspace.manifest import canonical, digest
 
     big = np.arange(1000.0)
     summary = canonical({"weights": big, "small": np.array([1, 2]), "path": Path("/x"), "n": np.int64(3)})

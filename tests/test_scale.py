@@ -16,11 +16,11 @@ from test_launch import datasets, make
 from toyphases import ScalePhase
 
 from gyre import Pipeline, SyncModel, start_pipeline
-from gyre.driver import Driver
 from gyre.execution.base import Completed, Engine
-from gyre.graph import compile_chains
+from gyre.job.chains import compile_chains
+from gyre.job.options import default_window
+from gyre.job.submit import Driver
 from gyre.runs import discover_runs
-from gyre.window import default_window
 
 cloudpickle.register_pickle_by_value(scalephases)
 
@@ -174,7 +174,7 @@ def test_short_phases_are_fused_once_the_first_ones_prove_short(tmp_path, client
 
 
 def test_phases_of_a_tenth_of_a_second_stay_separate_tasks(tmp_path, client):
-    from gyre.fusion import FusionPolicy
+    from gyre.job.fusion import FusionPolicy
 
     driver = _driver(tmp_path, [SleepPhase("a", 0.02), SleepPhase("b", 0.02)], 12, client, window=4)
     driver.fusion = FusionPolicy(None, below=0.01, sample=8)  # 20 ms phases are "long" here
@@ -183,7 +183,7 @@ def test_phases_of_a_tenth_of_a_second_stay_separate_tasks(tmp_path, client):
 
 
 def test_the_automatic_bound_grows_with_the_cluster():
-    from gyre.fusion import auto_fuse_below
+    from gyre.job.fusion import auto_fuse_below
 
     assert auto_fuse_below(2) == auto_fuse_below(32) == 0.1  # dask's advice: tasks of 100 ms
     assert auto_fuse_below(1000) == pytest.approx(3.0)  # 1,000 threads: the scheduler's load

@@ -16,15 +16,15 @@ from toyphases import ScalePhase, StatPhase, SumPhase
 from watchphases import CountingScale, ProbingScale
 
 from gyre import LocalModel, Pipeline, start_pipeline
-from gyre.board import RunBoard
 from gyre.cli import _parser
-from gyre.dashboard import dashboard_lines, gyre_page_link
-from gyre.dashboard_plugin import GyreDashboardPlugin
-from gyre.display import TerminalDisplay
 from gyre.execution.base import Engine
 from gyre.execution.mpi import MPIModel
-from gyre.graph import task_key
+from gyre.job.chains import task_key
 from gyre.outcome import TaskOutcome
+from gyre.watch.board import RunBoard
+from gyre.watch.publisher import dashboard_lines, gyre_page_link
+from gyre.watch.scheduler_plugin import GyreDashboardPlugin
+from gyre.watch.terminal import TerminalDisplay
 
 cloudpickle.register_pickle_by_value(watchphases)
 

@@ -7,8 +7,9 @@ allocation or an existing scheduler.
 
 from __future__ import annotations
 
-from .adaptive import LineageNode
-from .children import ChildRequest
+from .adaptive.host import LineageNode
+from .adaptive.lineage import ChildSummary
+from .adaptive.request import ChildRequest
 from .context import RunContext
 from .errors import (
     AssetError,
@@ -27,18 +28,15 @@ from .errors import (
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
-from .io import EventChunk, iter_chunks, open_run, write_artifact
+from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
+from .io.dataset import open_artifacts, report_dataset
 from .launch import generate_assets, start_pipeline
-from .lineage import ChildSummary
-from .manifest import Manifest
 from .outcome import TaskOutcome
 from .phase import Phase
 from .pipeline import Pipeline
 from .progress import ProgressReporter
-from .report import PipelineReport
+from .report.model import PipelineReport
 from .result import PhaseResult
-from .results import open_artifacts, report_dataset
-from .resume import ResumePolicy
 from .runs import RunFile, RunSelection, discover_runs
 from .schema import Schema
 from .steps import (
@@ -62,6 +60,8 @@ from .stream import (
     StreamFull,
     StreamResult,
 )
+from .workspace.manifest import Manifest
+from .workspace.resume import ResumePolicy
 
 __version__ = "0.1.0"
 

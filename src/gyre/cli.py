@@ -126,7 +126,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args.directory)
     if args.command in ("status", "provenance"):
-        from .provenance import render_provenance, render_status
+        from .workspace.status import render_provenance, render_status
 
         if args.command == "status":
             print(render_status(args.workspace, verify="stat" if args.trust_mtime else "checksum"))
@@ -145,7 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(pipeline, args.runs)
     if args.command == "graph":
-        from .graph import compile_chains, to_dot
+        from .job.chains import compile_chains, to_dot
 
         selection = discover_runs(pipeline.trace_path, *args.runs, pattern=pipeline.run_pattern)
         chains = compile_chains(pipeline, selection, seed=pipeline.seed or 0, token="graph")
@@ -172,7 +172,7 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
     from .errors import PipelineInterrupted
     from .launch import start_pipeline
     from .pipeline import Pipeline
-    from .resume import ResumePolicy
+    from .workspace.resume import ResumePolicy
 
     assert isinstance(pipeline, Pipeline)
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .children import ChildRequest, PhaseChoice, make_request
+from .adaptive.request import ChildRequest, PhaseChoice, make_request
 from .phase import artifact_filename
 from .progress import ProgressReporter
 

@@ -10,27 +10,27 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .adaptive import AdaptiveHost, AdaptiveLimits, split_outcomes
-from .board import RunBoard
-from .display import TerminalDisplay
-from .driver import Driver
+from .adaptive.host import AdaptiveHost, AdaptiveLimits, split_outcomes
 from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
 from .execution.sync import SyncEngine
-from .graph import compile_chains
-from .html_report import write_html_report
-from .interrupt import fill_unfinished, stop_on_signals
-from .lock import WorkspaceLock
-from .logsetup import driver_log
-from .manifest import Manifest
+from .job.chains import compile_chains
+from .job.interrupt import fill_unfinished, stop_on_signals
+from .job.logs import driver_log
+from .job.options import default_window
+from .job.shared import clear_shared
+from .job.submit import Driver
 from .pipeline import Pipeline
-from .report import PipelineReport, now
-from .resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries, workspace_seed
+from .report.html import write_html_report
+from .report.model import PipelineReport, now
 from .runs import discover_runs
-from .shared import clear_shared
-from .watch import Watch, performance_report_path
-from .window import default_window
+from .watch.board import RunBoard
+from .watch.live import Watch, performance_report_path
+from .watch.terminal import TerminalDisplay
+from .workspace.lock import WorkspaceLock
+from .workspace.manifest import Manifest
+from .workspace.resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries, workspace_seed
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import AssetError, ConfigError, SchemaMismatchError
 from .phase import Phase, check_phase_name
-from .workspace import create_workspace
+from .workspace.layout import create_workspace
 
 __all__ = ["Pipeline"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from ...errors import ConfigError
 from ...launch import start_pipeline as gyre_start_pipeline
 from ...pipeline import Pipeline
-from ...report import PipelineReport
+from ...report.model import PipelineReport
 from .phase import SpyralPhase
 
 __all__ = ["from_spyral_pipeline", "start_pipeline"]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GyreError
-from ...lock import pid_alive
+from ...workspace.lock import pid_alive
 
 __all__ = ["HostSegments", "SharedMemoryConflict", "claim_segments", "registry_dir", "remove_stale_segments"]
 

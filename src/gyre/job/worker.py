@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .context import RunContext
-from .errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
-from .manifest import artifact_facts
-from .outcome import TaskOutcome
-from .phase import Phase
-from .progress import PROGRESS_TOPIC, ProgressReporter
-from .result import PhaseResult
-from .schema import Schema
+from ..context import RunContext
+from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
+from ..outcome import TaskOutcome
+from ..phase import Phase
+from ..progress import PROGRESS_TOPIC, ProgressReporter
+from ..result import PhaseResult
+from ..schema import Schema
+from ..workspace.manifest import artifact_facts
 from .seeding import run_generator
 from .shared import load_shared
 

@@ -14,16 +14,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ..outcome import TaskOutcome
+from ..progress import PROGRESS_TOPIC
 from .board import RunBoard
-from .dashboard import BoardPublisher, dashboard_lines
-from .display import TerminalDisplay
-from .outcome import TaskOutcome
-from .progress import PROGRESS_TOPIC
+from .publisher import BoardPublisher, dashboard_lines
+from .terminal import TerminalDisplay
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from .execution.base import Engine, ExecutionModel
+    from ..execution.base import Engine, ExecutionModel
 
 __all__ = ["DEFAULT_PERFORMANCE_REPORT", "Watch", "performance_report_path"]
 

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .context import atomic_path
-from .lineage import ChildSummary, lineage_summary, tree_order
-from .outcome import STATUSES, TaskOutcome
+from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
+from ..context import atomic_path
+from ..outcome import STATUSES, TaskOutcome
 
 __all__ = ["REPORT_FORMAT", "PipelineReport"]
 
@@ -174,7 +174,7 @@ class PipelineReport:
 
     def render(self, *, max_runs: int = 40) -> str:
         """The report as text: counts per phase, failures, and a run × phase grid for small jobs."""
-        from .render import render_report
+        from .text import render_report
 
         return render_report(self, max_runs=max_runs)
 

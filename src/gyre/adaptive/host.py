@@ -23,20 +23,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .children import ChildRequest, check_child_name
-from .errors import ConfigError, GyreError
-from .graph import compile_chains
+from ..errors import ConfigError, GyreError
+from ..job.chains import compile_chains
+from ..job.seeding import stable_int
+from ..job.shared import clear_shared
+from ..outcome import TaskOutcome
+from ..phase import Phase
+from ..pipeline import Pipeline
+from ..runs import RunFile, RunSelection
 from .lineage import ChildSummary, tree_order
-from .outcome import TaskOutcome
-from .phase import Phase
-from .pipeline import Pipeline
-from .runs import RunFile, RunSelection
-from .seeding import stable_int
-from .shared import clear_shared
+from .request import ChildRequest, check_child_name
 
 if TYPE_CHECKING:
-    from .driver import Driver, Listener
-    from .execution.base import Engine
+    from ..execution.base import Engine
+    from ..job.submit import Driver, Listener
 
 __all__ = ["AdaptiveFunction", "AdaptiveHost", "AdaptiveLimits", "LineageNode", "RootOnly", "split_outcomes"]
 

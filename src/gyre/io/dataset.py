@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .io import DEFAULT_CHUNK_BYTES, FileInfo, rows_per_chunk, scan_file
-from .phase import artifact_filename
+from ..phase import artifact_filename
+from .artifacts import DEFAULT_CHUNK_BYTES, FileInfo, rows_per_chunk, scan_file
 
 __all__ = ["REPORT_STATUSES", "open_artifacts", "report_dataset"]
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .lock import read_lock
 from .manifest import Manifest, ManifestRecord, verify_artifacts
 

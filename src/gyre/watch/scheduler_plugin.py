@@ -55,7 +55,7 @@ class GyreDashboardPlugin(SchedulerPlugin):
             return
         from tornado import web
 
-        from .dashboard_page import page_html
+        from .browser_page import page_html
 
         page = page_html()
 

@@ -7,8 +7,8 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import ConfigError
-from .phase import Phase
+from ..errors import ConfigError
+from ..phase import Phase
 
 __all__ = ["LOG_DIR", "REPORT_FILE", "create_workspace", "log_dir", "report_path"]
 

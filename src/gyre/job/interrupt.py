@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from .errors import PipelineInterrupted
-from .graph import RunChain
-from .outcome import TaskOutcome
+from ..errors import PipelineInterrupted
+from ..outcome import TaskOutcome
+from .chains import RunChain
 
 __all__ = ["SIGNALS", "fill_unfinished", "stop_on_signals"]
 

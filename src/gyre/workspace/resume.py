@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..job.seeding import fresh_seed
+from ..outcome import TaskOutcome
+from ..phase import Phase
+from ..pipeline import Pipeline
+from ..result import PhaseResult
+from ..runs import RunFile, RunSelection
 from .manifest import (
     Manifest,
     ManifestRecord,
@@ -34,12 +40,6 @@ from .manifest import (
     timestamp,
     verify_artifacts,
 )
-from .outcome import TaskOutcome
-from .phase import Phase
-from .pipeline import Pipeline
-from .result import PhaseResult
-from .runs import RunFile, RunSelection
-from .seeding import fresh_seed
 
 __all__ = [
     "ManifestWriter",
@@ -322,7 +322,7 @@ class ManifestWriter:
         decision = self.plan.decisions.get((outcome.phase, outcome.run))
         if decision is None or decision.action != "compute":
             return
-        from . import __version__
+        from .. import __version__
 
         record = ManifestRecord(
             phase=outcome.phase,
@@ -376,7 +376,7 @@ def workspace_seed(workspace: Path, seed: int | None) -> int:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     drawn = fresh_seed()
-    from .context import atomic_path
+    from ..context import atomic_path
 
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps({"seed": drawn}))

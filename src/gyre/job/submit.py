@@ -8,12 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .execution.base import Completed, Engine
+from ..execution.base import Completed, Engine
+from ..outcome import TaskOutcome
+from .chains import RunChain
 from .fusion import FusionPolicy, auto_fuse_below, execute_chain, fused_key
-from .graph import RunChain
-from .outcome import TaskOutcome
-from .tasks import execute_phase
-from .window import RUNS_PER_THREAD
+from .options import RUNS_PER_THREAD
+from .worker import execute_phase
 
 __all__ = ["Driver", "Listener"]
 

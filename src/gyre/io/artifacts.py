@@ -381,7 +381,7 @@ def open_run(path: str | os.PathLike[str], *, chunk_bytes: int = DEFAULT_CHUNK_B
     import xarray as xr
     from dask.base import tokenize
 
-    from .results import H5Slab, lazy_array
+    from .dataset import H5Slab, lazy_array
 
     info = scan_file(path, group=group)
     info.sizes()  # a clear error for unlabelled datasets of conflicting lengths

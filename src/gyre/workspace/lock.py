@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import WorkspaceLockedError
+from ..errors import WorkspaceLockedError
 from .manifest import host_name
 
 __all__ = ["WorkspaceLock", "lock_path", "read_lock"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .phase import Phase
+    from ..phase import Phase
 
 __all__ = ["clear_shared", "load_shared"]
 

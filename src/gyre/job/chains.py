@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .pipeline import Pipeline
-from .result import PhaseResult
-from .runs import RunFile, RunSelection
-from .tasks import PickledPhase, TaskSpec, execute_phase
+from ..pipeline import Pipeline
+from ..result import PhaseResult
+from ..runs import RunFile, RunSelection
+from .worker import PickledPhase, TaskSpec, execute_phase
 
 __all__ = ["RunChain", "compile_chains", "task_key", "to_dask_graph", "to_dot"]
 

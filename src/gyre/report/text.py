@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .lineage import render_lineage
+from ..adaptive.lineage import render_lineage
 
 if TYPE_CHECKING:
-    from .outcome import TaskOutcome
-    from .report import PipelineReport
+    from ..outcome import TaskOutcome
+    from .model import PipelineReport
 
 __all__ = ["render_report"]
 

@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .outcome import TaskOutcome
-from .progress import progress_cell
+from ..outcome import TaskOutcome
+from ..progress import progress_cell
 
 if TYPE_CHECKING:
-    from .report import PipelineReport
+    from ..report.model import PipelineReport
 
 __all__ = ["BOARD_FORMAT", "BOARD_STATES", "STATE_COLOURS", "RunBoard"]
 

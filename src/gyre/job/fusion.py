@@ -26,9 +26,9 @@ import logging
 import statistics
 from collections.abc import Sequence
 
-from .outcome import TaskOutcome
-from .result import PhaseResult
-from .tasks import TaskSpec, execute_phase
+from ..outcome import TaskOutcome
+from ..result import PhaseResult
+from .worker import TaskSpec, execute_phase
 
 __all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "auto_fuse_below", "execute_chain", "fused_key"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
-    from .phase import Phase
+    from ..phase import Phase
 
 __all__ = ["ChildRequest", "PhaseChoice", "check_child_name", "make_request"]
 

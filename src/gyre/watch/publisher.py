@@ -11,7 +11,7 @@ from .board import RunBoard
 if TYPE_CHECKING:
     from distributed import Client
 
-    from .execution.base import Engine, ExecutionModel
+    from ..execution.base import Engine, ExecutionModel
 
 __all__ = ["BoardPublisher", "dashboard_lines", "gyre_page_link"]
 
@@ -69,7 +69,7 @@ class BoardPublisher:
 
     def start(self) -> bool:
         """Install the page on the scheduler and publish the first board; ``False`` if there is no page."""
-        from .dashboard_plugin import GyreDashboardPlugin
+        from .scheduler_plugin import GyreDashboardPlugin
 
         try:
             self.client.register_plugin(GyreDashboardPlugin())
@@ -95,7 +95,7 @@ class BoardPublisher:
                 self._send()
 
     def _send(self) -> Any:
-        from .dashboard_plugin import BOARD_HANDLER
+        from .scheduler_plugin import BOARD_HANDLER
 
         version = self.board.version
         snapshot = self.board.snapshot()

@@ -11,12 +11,12 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .board import BOARD_STATES, RunBoard
-from .context import atomic_path
-from .dashboard_page import legend_html, state_css
+from ..context import atomic_path
+from ..watch.board import BOARD_STATES, RunBoard
+from ..watch.browser_page import legend_html, state_css
 
 if TYPE_CHECKING:
-    from .report import PipelineReport
+    from .model import PipelineReport
 
 __all__ = ["render_html_report", "write_html_report"]
 
