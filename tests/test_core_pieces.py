@@ -10,9 +10,9 @@ import pytest
 
 import gyre
 from gyre import PhaseResult, Schema
-from gyre.context import atomic_path
 from gyre.job.seeding import run_generator, stable_int
 from gyre.progress import ProgressReporter
+from gyre.workspace.atomic import atomic_path
 
 
 def test_generator_depends_only_on_seed_phase_run():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,28 +14,9 @@ import numpy as np
 from .adaptive.request import ChildRequest, PhaseChoice, make_request
 from .phase import artifact_filename
 from .progress import ProgressReporter
+from .workspace.atomic import atomic_path
 
-__all__ = ["RunContext", "atomic_path"]
-
-
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
-
-    An interrupted or failing write leaves no file at ``final`` (and removes its temporary),
-    so a file under its final name is always complete.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        yield temporary
-        if not temporary.exists():
-            raise FileNotFoundError(f"nothing was written to {temporary} for {final}")
-        os.replace(temporary, final)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+__all__ = ["RunContext"]
 
 
 @dataclass

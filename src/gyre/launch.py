@@ -28,9 +28,10 @@ from .runs import discover_runs
 from .watch.board import RunBoard
 from .watch.live import Watch, performance_report_path
 from .watch.terminal import TerminalDisplay
+from .workspace.atomic import sweep_temporaries
 from .workspace.lock import WorkspaceLock
 from .workspace.manifest import Manifest
-from .workspace.resume import ManifestWriter, ResumePolicy, plan_resume, sweep_temporaries, workspace_seed
+from .workspace.resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -166,7 +167,7 @@ def _run(
                 "%d runs of %d-%d have no file: %s", len(selection.missing), run_min, run_max, list(selection.missing)
             )
         seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
-        sweep_temporaries(pipeline.workspace_path, pipeline.phases)
+        sweep_temporaries(p.artifact_dir(pipeline.workspace_path) for p in pipeline.phases)
         token = secrets.token_hex(4)
         started = now()
         display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)

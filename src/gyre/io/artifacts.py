@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..workspace.atomic import atomic_path
+
 __all__ = ["EventChunk", "iter_chunks", "open_run", "write_artifact"]
 
 logger = logging.getLogger(__name__)
@@ -87,30 +89,23 @@ def write_artifact(
     if phase is not None:
         file_attrs["phase"] = str(phase)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(temporary, "w", track_order=True) as handle:
-            scales = {}
-            for dimid, (dim, size) in enumerate(sizes.items()):
-                if dim in coordinates:
-                    scale = _create(handle, dim, coordinates[dim], compression)
-                    scale.make_scale(dim)
-                else:
-                    scale = handle.create_dataset(dim, shape=(size,), dtype="f4")
-                    scale.make_scale(f"{_NOT_A_VARIABLE}{size:10d}")
-                scale.attrs["_Netcdf4Dimid"] = np.int32(dimid)
-                scales[dim] = scale
-            for name, (dims, values, var_attrs) in variables.items():
-                dataset = _create(handle, name, values, compression)
-                for axis, dim in enumerate(dims):
-                    dataset.dims[axis].attach_scale(scales[dim])
-                _set_attrs(dataset.attrs, var_attrs)
-            _set_attrs(handle.attrs, file_attrs)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as temporary, h5py.File(temporary, "w", track_order=True) as handle:
+        scales = {}
+        for dimid, (dim, size) in enumerate(sizes.items()):
+            if dim in coordinates:
+                scale = _create(handle, dim, coordinates[dim], compression)
+                scale.make_scale(dim)
+            else:
+                scale = handle.create_dataset(dim, shape=(size,), dtype="f4")
+                scale.make_scale(f"{_NOT_A_VARIABLE}{size:10d}")
+            scale.attrs["_Netcdf4Dimid"] = np.int32(dimid)
+            scales[dim] = scale
+        for name, (dims, values, var_attrs) in variables.items():
+            dataset = _create(handle, name, values, compression)
+            for axis, dim in enumerate(dims):
+                dataset.dims[axis].attach_scale(scales[dim])
+            _set_attrs(dataset.attrs, var_attrs)
+        _set_attrs(handle.attrs, file_attrs)
     logger.debug("wrote artifact %s (%s)", target, ", ".join(variables))
     return target
 

@@ -11,9 +11,9 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..context import atomic_path
 from ..watch.board import BOARD_STATES, RunBoard
 from ..watch.browser_page import legend_html, state_css
+from ..workspace.atomic import atomic_path
 
 if TYPE_CHECKING:
     from .model import PipelineReport

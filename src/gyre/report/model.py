@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
-from ..context import atomic_path
 from ..outcome import STATUSES, TaskOutcome
+from ..workspace.atomic import atomic_path
 
 __all__ = ["REPORT_FORMAT", "PipelineReport"]
 

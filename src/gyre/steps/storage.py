@@ -22,16 +22,16 @@ so an interrupted step never leaves something that looks like a complete result.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..workspace.atomic import atomic_path
 
 __all__ = ["find_result", "last_record", "load_result", "result_dir", "store_result", "write_json_atomic"]
 
@@ -161,9 +161,5 @@ _WRITERS: dict[str, Callable[[Path, Any], Any]] = {
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        write(temporary)

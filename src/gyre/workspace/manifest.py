@@ -35,9 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..context import atomic_path
 from ..phase import Phase
 from ..result import PhaseResult
+from .atomic import atomic_path
 
 __all__ = [
     "MANIFEST_FORMAT",

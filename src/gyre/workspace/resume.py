@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import PhaseResult
 from ..runs import RunFile, RunSelection
+from .atomic import atomic_path
 from .manifest import (
     Manifest,
     ManifestRecord,
@@ -47,14 +47,12 @@ __all__ = [
     "ResumePolicy",
     "TaskDecision",
     "plan_resume",
-    "sweep_temporaries",
     "workspace_seed",
 ]
 
 log = logging.getLogger(__name__)
 
 VERIFY_POLICIES = ("checksum", "stat")
-_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # what gyre.context.atomic_path writes
 RUN_IDENTITIES = ("stat", "content")
 
 
@@ -376,28 +374,9 @@ def workspace_seed(workspace: Path, seed: int | None) -> int:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     drawn = fresh_seed()
-    from ..context import atomic_path
-
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps({"seed": drawn}))
     return drawn
-
-
-def sweep_temporaries(workspace: Path, phases: Iterable[Phase]) -> int:
-    """Delete the temporary files that killed tasks left in the phases' artifact directories.
-
-    Only safe while holding the workspace lock (no other job writes there); returns how
-    many were removed.
-    """
-    removed = 0
-    for phase in phases:
-        for path in phase.artifact_dir(workspace).glob(".*.tmp"):
-            if _TEMPORARY.match(path.name):
-                path.unlink(missing_ok=True)
-                removed += 1
-    if removed:
-        log.info("removed %d temporary files left by interrupted tasks in %s", removed, workspace)
-    return removed
 
 
 def _plain(value: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GyreError
+from ...workspace.atomic import write_text_atomic
 from ...workspace.lock import pid_alive
 
 __all__ = ["HostSegments", "SharedMemoryConflict", "claim_segments", "registry_dir", "remove_stale_segments"]
@@ -84,9 +85,7 @@ def _load(registry: Path) -> dict[str, dict[str, Any]]:
 
 
 def _save(registry: Path, entries: dict[str, dict[str, Any]]) -> None:
-    temporary = registry.with_name(f".{registry.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(entries, indent=1, sort_keys=True))
-    os.replace(temporary, registry)
+    write_text_atomic(registry, json.dumps(entries, indent=1, sort_keys=True))
 
 
 def _unlink(name: str) -> bool:
