@@ -1,0 +1,52 @@
+"""Faults that once broke a promise, each pinned by a test that drives the real code path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from toyphases import ScalePhase, StatPhase, SumPhase
+
+from gyre import Pipeline, start_pipeline
+from gyre.execution.base import Completed, Engine, ExecutionModel
+from gyre.execution.sync import SyncEngine, SyncModel
+
+
+class _BatchEngine(SyncEngine):
+    """A SyncEngine that, like a distributed engine, yields a batch it collected before looking again."""
+
+    def completed(self) -> Iterator[Completed]:
+        while self._order:
+            yield from list(super().completed())
+
+
+class _BatchModel(ExecutionModel):
+    name = "batch"
+
+    @contextmanager
+    def open(self) -> Iterator[Engine]:
+        yield _BatchEngine(raise_errors=False)
+
+
+def _pipeline(tmp_path: Path, run_dir: Path, fail_on: tuple[int, ...]) -> Pipeline:
+    phases = [ScalePhase(fail_on=fail_on), SumPhase(), StatPhase()]
+    return Pipeline(phases, [True, True, True], tmp_path / "ws", run_dir, seed=11)
+
+
+def test_fail_fast_with_a_collected_batch_still_writes_the_report(tmp_path: Path, run_dir: Path) -> None:
+    pipeline = _pipeline(tmp_path, run_dir, fail_on=(6,))
+    report = start_pipeline(pipeline, 1, 6, cluster=_BatchModel(), fail_fast=True, fuse=False, disable_display=True)
+    assert report.failed_runs == [6]
+    records = (tmp_path / "ws/report.json").read_text()
+    assert "fail_fast" in records
+
+
+def test_fail_fast_cancels_fused_runs(tmp_path: Path, run_dir: Path) -> None:
+    pipeline = _pipeline(tmp_path, run_dir, fail_on=(6,))
+    model = SyncModel(raise_errors=False)
+    report = start_pipeline(pipeline, 1, 6, cluster=model, fail_fast=True, fuse=True, disable_display=True)
+    assert report.failed_runs == [6]  # the largest run goes first
+    fail_fast_skips = [o for o in report.outcomes if o.error and "fail_fast" in o.error]
+    assert {o.run for o in fail_fast_skips} == {1, 2, 3, 5}
+    assert (tmp_path / "ws/report.json").is_file()
