@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,3 +52,19 @@ def test_fail_fast_cancels_fused_runs(tmp_path: Path, run_dir: Path) -> None:
     fail_fast_skips = [o for o in report.outcomes if o.error and "fail_fast" in o.error]
     assert {o.run for o in fail_fast_skips} == {1, 2, 3, 5}
     assert (tmp_path / "ws/report.json").is_file()
+
+
+def test_a_buffered_manifest_line_reaches_the_file_without_a_next_record(tmp_path: Path) -> None:
+    from gyre.manifest import Manifest, ManifestRecord
+
+    def record(run: int) -> ManifestRecord:
+        return ManifestRecord(
+            phase="reco", run=run, status="done", fingerprint="f", config_fingerprint="c", input_fingerprint="i"
+        )
+
+    with Manifest(tmp_path, flush_every=0.5) as manifest:
+        manifest.write(record(1))  # the first goes out at once
+        manifest.write(record(2))  # buffered: no record follows it
+        time.sleep(1.0)  # the promised bound
+        lines = manifest.journal("reco").read_text().splitlines()  # the file, as a SIGKILL would leave it
+        assert [json.loads(line)["run"] for line in lines] == [1, 2]
