@@ -68,3 +68,19 @@ def test_a_buffered_manifest_line_reaches_the_file_without_a_next_record(tmp_pat
         time.sleep(1.0)  # the promised bound
         lines = manifest.journal("reco").read_text().splitlines()  # the file, as a SIGKILL would leave it
         assert [json.loads(line)["run"] for line in lines] == [1, 2]
+
+
+def test_a_truncated_run_file_is_a_bad_run_file_without_a_schema(tmp_path: Path, run_dir: Path) -> None:
+    run_file = run_dir / "run_0003.h5"
+    run_file.write_bytes(run_file.read_bytes()[:100])  # truncated
+
+    class UnschemedScale(ScalePhase):
+        incoming_schema = None
+
+    phases = [UnschemedScale(), SumPhase(), StatPhase()]
+    pipeline = Pipeline(phases, [True, True, True], tmp_path / "ws", run_dir, seed=11)
+    report = start_pipeline(pipeline, 1, 6, cluster=SyncModel(raise_errors=False), disable_display=True)
+    outcome = report.outcome("scale", 3)
+    assert outcome.error_type == "BadRunFileError"
+    assert str(run_file) in (outcome.error or "")
+    assert report.failed_runs == [3]
