@@ -84,3 +84,38 @@ def test_a_truncated_run_file_is_a_bad_run_file_without_a_schema(tmp_path: Path,
     assert outcome.error_type == "BadRunFileError"
     assert str(run_file) in (outcome.error or "")
     assert report.failed_runs == [3]
+
+
+def test_a_job_starting_as_the_lock_appears_names_its_holder(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from gyre.errors import WorkspaceLockedError
+    from gyre.lock import WorkspaceLock
+
+    seen: list[str] = []
+    real_link, real_fdopen = os.link, os.fdopen
+
+    def competitor() -> None:  # a second job starting the instant the lock file exists
+        if seen:
+            return
+        seen.append("")
+        try:
+            WorkspaceLock(tmp_path).acquire()
+        except WorkspaceLockedError as exc:
+            seen[0] = str(exc)
+
+    def link(*args: object, **kwargs: object) -> None:
+        real_link(*args, **kwargs)  # type: ignore[arg-type]
+        competitor()
+
+    def fdopen(*args: object, **kwargs: object) -> object:
+        handle = real_fdopen(*args, **kwargs)  # type: ignore[call-overload]
+        competitor()
+        return handle
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    with WorkspaceLock(tmp_path):
+        pass
+    assert seen and str(os.getpid()) in seen[0], seen
+    assert "unknown process" not in seen[0]
