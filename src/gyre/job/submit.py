@@ -88,7 +88,11 @@ class Driver:
         """Submit, collect and return every outcome (in completion order)."""
         self._fill()
         for completed in self.engine.completed():
-            state, where = self._where.pop(completed.key)
+            entry = self._where.pop(completed.key, None)
+            if entry is None:  # cancelled after the engine collected it: already recorded as skipped
+                continue
+            state, where = entry
+            failure: TaskOutcome | None = None
             for index in _indices(state, where):
                 if where == _WHOLE_CHAIN:
                     outcome = self._outcome(_part(completed, index), state, index)
@@ -97,12 +101,14 @@ class Driver:
                     self.fusion.observe(outcome)
                 state.outcomes[index] = outcome
                 self._record(outcome)
+                if failure is None and outcome.status == "failed":
+                    failure = outcome
             if state.complete:
                 self._in_flight -= 1
                 if self._queue and not self.cancelled:
                     self._fill()
-            if self.fail_fast and outcome.status == "failed" and not self.cancelled:
-                self._cancel(f"fail_fast: run {outcome.run} failed in phase {outcome.phase}")
+            if self.fail_fast and failure is not None and not self.cancelled:
+                self._cancel(f"fail_fast: run {failure.run} failed in phase {failure.phase}")
         return self.outcomes
 
     def add_chains(self, chains: Sequence[RunChain]) -> None:

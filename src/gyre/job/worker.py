@@ -159,7 +159,11 @@ def _compute(spec: TaskSpec, payload: PhaseResult, extra: dict[str, Any]) -> Pha
         lineage=spec.lineage,
     )
     ctx.progress.start()
-    result = phase.run(payload, ctx)
+    try:
+        result = phase.run(payload, ctx)
+    except OSError as exc:  # without a schema, an unreadable run file shows up only here
+        _blame_run_file(spec, payload, exc)
+        raise
     if ctx.children:  # adaptive child requests go back to the driver with the outcome
         extra["children"] = tuple(ctx.children)
     ctx.progress.finish()
@@ -231,6 +235,24 @@ def _check_run_file(spec: TaskSpec, payload: PhaseResult) -> None:
                 phase=name,
                 run=run,
             )
+
+
+def _blame_run_file(spec: TaskSpec, payload: PhaseResult, exc: OSError) -> None:
+    """Raise ``BadRunFileError`` naming the run file if ``exc`` came from a run file that is not readable HDF5."""
+    path = payload.artifacts.get("run")
+    if path is None:
+        return
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return
+    except OSError as reason:
+        raise BadRunFileError(
+            f"run file {path} of run {spec.run} cannot be read as HDF5 (needed by phase {spec.phase.name!r}): {reason}",
+            phase=spec.phase.name,
+            run=spec.run,
+        ) from exc
 
 
 def _wrap(exc: Exception, spec: TaskSpec) -> PhaseFailed:

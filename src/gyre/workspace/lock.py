@@ -125,12 +125,24 @@ class WorkspaceLock:
         }
 
     def _create(self) -> bool:
+        """Make the lock file appear complete, or not at all: written under a private name,
+        then hard-linked to the lock's name, which fails if another job holds it. A competitor
+        therefore never reads a lock that is still being written."""
+        temporary = self.path.with_name(f".{self.path.name}.{self.token}.tmp")
+        temporary.write_text(json.dumps(self._facts()))
         try:
-            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(temporary, self.path)
         except FileExistsError:
             return False
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(self._facts(), handle)
+        except OSError:  # a file system without hard links: exclusive create, then write
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(self._facts(), handle)
+        finally:
+            temporary.unlink(missing_ok=True)
         return True
 
     def _stale_reason(self, holder: dict[str, Any] | None) -> str | None:

@@ -4,7 +4,8 @@ Layout: ``<workspace>/.gyre/manifest/<phase>.jsonl``, an append-only journal per
 one JSON record per line; the last line of a (phase, run) is its record. Only the driver
 writes (it is the single writer; workers send what it needs inside their ``TaskOutcome``),
 one line per record, appended as each outcome arrives (a job's driver writes its lines out
-every half second, see ``Manifest``): a fraction of the cost of a file per record. A crash
+at most half a second after they arrive, by a timer, and all of them before the report is
+written, see ``Manifest``): a fraction of the cost of a file per record. A crash
 mid-append leaves at most a torn last line, which reading
 skips with a warning (that (phase, run) is recomputed, its older line, if any, stays
 valid). The driver compacts a journal (atomically rewritten with its live records) when
@@ -28,6 +29,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,14 +250,18 @@ class Manifest:
     def __init__(self, workspace: Path, *, flush_every: float = 0.0) -> None:
         """``flush_every``: seconds appended lines may wait in memory before they reach the
         file (0: each at once). A job's driver waits half a second: tens of thousands of
-        records cost one write each per batch, and a killed driver loses at most that
-        half-second of records (whose tasks are recomputed). :meth:`close` writes the rest."""
+        records cost one write each per batch. A timer writes buffered lines out at most
+        ``flush_every`` seconds after they were appended, even when no other record follows,
+        so a killed driver loses at most the records of the last ``flush_every`` seconds
+        (whose tasks are recomputed). :meth:`close` writes the rest."""
         self.workspace = Path(workspace)
         self.root = self.workspace / ".gyre" / "manifest"
         self.flush_every = flush_every
         self._handles: dict[str, TextIO] = {}  # phase → its journal, open for appending
         self._flushed = time.monotonic()
         self._lines: dict[str, tuple[int, int]] = {}  # phase → (lines, live records) when last read
+        self._guard = threading.Lock()  # the flush timer writes from its own thread
+        self._timer: threading.Timer | None = None
 
     def journal(self, phase: str) -> Path:
         """The journal file of ``phase``."""
@@ -304,7 +310,8 @@ class Manifest:
             if lines <= 2 * live + 16:
                 continue
             records = self._phase_records(phase)
-            handle = self._handles.pop(phase, None)
+            with self._guard:
+                handle = self._handles.pop(phase, None)
             if handle is not None:  # it would go on appending to the replaced file
                 handle.close()
             with atomic_path(self.journal(phase)) as temporary:
@@ -317,15 +324,21 @@ class Manifest:
 
     def flush(self) -> None:
         """Write the appended lines still in memory to their journals."""
-        for handle in self._handles.values():
-            handle.flush()
-        self._flushed = time.monotonic()
+        with self._guard:
+            for handle in self._handles.values():
+                handle.flush()
+            self._flushed = time.monotonic()
+            self._timer = None
 
     def close(self) -> None:
         """Flush and close the journals (appending again reopens them)."""
-        handles, self._handles = self._handles, {}
-        for handle in handles.values():
-            handle.close()
+        with self._guard:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            handles, self._handles = self._handles, {}
+            for handle in handles.values():
+                handle.close()
 
     def __enter__(self) -> Manifest:
         return self
@@ -335,13 +348,19 @@ class Manifest:
 
     def _append(self, phase: str, data: dict[str, Any]) -> Path:
         path = self.journal(phase)
-        handle = self._handles.get(phase)
-        if handle is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _end_with_newline(path)  # a torn last line must not swallow the next record
-            handle = self._handles[phase] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-        handle.write(_line(data))
-        if time.monotonic() - self._flushed >= self.flush_every:
+        with self._guard:
+            handle = self._handles.get(phase)
+            if handle is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _end_with_newline(path)  # a torn last line must not swallow the next record
+                handle = self._handles[phase] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            handle.write(_line(data))
+            due = time.monotonic() - self._flushed >= self.flush_every
+            if not due and self._timer is None:  # the line reaches the file even if no other follows
+                self._timer = threading.Timer(self.flush_every, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
             self.flush()
         return path
 
