@@ -55,7 +55,7 @@ def test_fail_fast_cancels_fused_runs(tmp_path: Path, run_dir: Path) -> None:
 
 
 def test_a_buffered_manifest_line_reaches_the_file_without_a_next_record(tmp_path: Path) -> None:
-    from gyre.manifest import Manifest, ManifestRecord
+    from gyre.workspace.manifest import Manifest, ManifestRecord
 
     def record(run: int) -> ManifestRecord:
         return ManifestRecord(
@@ -90,7 +90,7 @@ def test_a_job_starting_as_the_lock_appears_names_its_holder(tmp_path: Path, mon
     import os
 
     from gyre.errors import WorkspaceLockedError
-    from gyre.lock import WorkspaceLock
+    from gyre.workspace.lock import WorkspaceLock
 
     seen: list[str] = []
     real_link, real_fdopen = os.link, os.fdopen
