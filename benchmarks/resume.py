@@ -30,8 +30,8 @@ import numpy as np
 
 from gyre import Phase, PhaseResult, Pipeline, ResumePolicy, RunContext, start_pipeline
 from gyre.execution import SyncModel
+from gyre.job.resume import plan_resume
 from gyre.runs import discover_runs
-from gyre.workspace.resume import plan_resume
 
 
 class BytesPhase(Phase):

@@ -20,7 +20,7 @@ from gyre.cli import _parser
 from gyre.execution.base import Engine
 from gyre.execution.mpi import MPIModel
 from gyre.job.chains import task_key
-from gyre.outcome import TaskOutcome
+from gyre.result import TaskOutcome
 from gyre.watch.board import RunBoard
 from gyre.watch.publisher import dashboard_lines, gyre_page_link
 from gyre.watch.scheduler_plugin import GyreDashboardPlugin

@@ -3,14 +3,22 @@
 Write a :class:`Phase` once, chain phases in a :class:`Pipeline`, and call
 :func:`start_pipeline` with a run range: on this process, a local cluster, an MPI
 allocation or an existing scheduler.
+
+The package in layers, each importing only the ones before it (``tests/test_architecture.py``
+checks it): the core that users write against — ``errors``, ``result``, ``schema``,
+``progress``, ``runs``, ``phase`` —; ``workspace`` (the state on disk); ``pipeline``;
+``adaptive`` (child requests and the host); ``context`` (what a phase's run gets);
+``execution`` (where tasks run); ``io`` (reading and writing run files); ``watch``
+(displays and the gyre page); ``report`` (a job's outcome); ``job`` (running one job);
+then the other front ends, ``steps`` and ``stream``; and at the top the entry points
+``loader``, ``launch`` and ``cli``, and the adapters in ``compat``.
 """
 
 from __future__ import annotations
 
 from .adaptive.host import LineageNode
 from .adaptive.lineage import ChildSummary
-from .adaptive.request import ChildRequest
-from .context import RunContext
+from .context import ChildRequest, RunContext
 from .errors import (
     AssetError,
     BadRunFileError,
@@ -30,13 +38,13 @@ from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, 
 from .execution.mpi import MPIModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
+from .job.resume import ResumePolicy
 from .launch import generate_assets, start_pipeline
-from .outcome import TaskOutcome
 from .phase import Phase
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
-from .result import PhaseResult
+from .result import PhaseResult, TaskOutcome
 from .runs import RunFile, RunSelection, discover_runs
 from .schema import Schema
 from .steps import (
@@ -61,7 +69,6 @@ from .stream import (
     StreamResult,
 )
 from .workspace.manifest import Manifest
-from .workspace.resume import ResumePolicy
 
 __version__ = "0.1.0"
 

@@ -170,9 +170,9 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
 
 def _run(pipeline: object, args: argparse.Namespace) -> int:
     from .errors import PipelineInterrupted
+    from .job.resume import ResumePolicy
     from .launch import start_pipeline
     from .pipeline import Pipeline
-    from .workspace.resume import ResumePolicy
 
     assert isinstance(pipeline, Pipeline)
     try:

@@ -19,6 +19,7 @@ from .job.chains import compile_chains
 from .job.interrupt import fill_unfinished, stop_on_signals
 from .job.logs import driver_log
 from .job.options import default_window
+from .job.resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
 from .job.shared import clear_shared
 from .job.submit import Driver
 from .pipeline import Pipeline
@@ -31,7 +32,6 @@ from .watch.terminal import TerminalDisplay
 from .workspace.atomic import sweep_temporaries
 from .workspace.lock import WorkspaceLock
 from .workspace.manifest import Manifest
-from .workspace.resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
 
 if TYPE_CHECKING:
     from distributed import Client

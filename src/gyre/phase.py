@@ -9,19 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .result import PhaseResult
+from .runs import artifact_filename
 from .schema import Schema
 
 if TYPE_CHECKING:
     from .context import RunContext
 
-__all__ = ["Phase", "artifact_filename"]
+__all__ = ["Phase"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-def artifact_filename(run: int) -> str:
-    """The default file name of a run's artifact: ``run_0007.h5``."""
-    return f"run_{run:04d}.h5"
 
 
 class Phase(ABC):

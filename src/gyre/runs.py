@@ -8,7 +8,12 @@ from pathlib import Path
 
 from .errors import ConfigError, NoRunsError
 
-__all__ = ["RunFile", "RunSelection", "discover_runs", "parse_run_list"]
+__all__ = ["RunFile", "RunSelection", "artifact_filename", "discover_runs", "parse_run_list"]
+
+
+def artifact_filename(run: int) -> str:
+    """The default file name of a run's artifact: ``run_0007.h5``."""
+    return f"run_{run:04d}.h5"
 
 
 @dataclass(frozen=True)

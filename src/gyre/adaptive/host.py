@@ -23,22 +23,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..context import ChildRequest, check_child_name
 from ..errors import ConfigError, GyreError
 from ..job.chains import compile_chains
 from ..job.seeding import stable_int
 from ..job.shared import clear_shared
-from ..outcome import TaskOutcome
 from ..phase import Phase
 from ..pipeline import Pipeline
+from ..result import TaskOutcome
 from ..runs import RunFile, RunSelection
 from .lineage import ChildSummary, tree_order
-from .request import ChildRequest, check_child_name
 
 if TYPE_CHECKING:
     from ..execution.base import Engine
-    from ..job.submit import Driver, Listener
+    from ..job.submit import Driver
 
-__all__ = ["AdaptiveFunction", "AdaptiveHost", "AdaptiveLimits", "LineageNode", "RootOnly", "split_outcomes"]
+__all__ = ["AdaptiveFunction", "AdaptiveHost", "AdaptiveLimits", "LineageNode", "split_outcomes"]
 
 log = logging.getLogger(__name__)
 
@@ -370,18 +370,6 @@ def _select(pipeline: Pipeline, runs: Sequence[int]) -> RunSelection:
 
 def _clear_tokens(tokens: list[str]) -> int:
     return sum(clear_shared(token) for token in tokens)
-
-
-class RootOnly:
-    """Passes only the top-level pipeline's outcomes on to a listener (e.g. the progress display)."""
-
-    def __init__(self, listener: Listener) -> None:
-        self.listener = listener
-
-    def task_done(self, outcome: TaskOutcome) -> None:
-        """Forward ``outcome`` if it belongs to the top-level pipeline."""
-        if not outcome.lineage:
-            self.listener.task_done(outcome)
 
 
 def split_outcomes(outcomes: Iterable[TaskOutcome]) -> tuple[tuple[TaskOutcome, ...], tuple[TaskOutcome, ...]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHILD_STATUSES", "ChildSummary", "lineage_summary", "render_lineage", "tree_order"]
+__all__ = ["CHILD_STATUSES", "ChildSummary", "lineage_summary", "tree_order"]
 
 #: every status a child can end in: ran and completed, had a failed run, never ran (cancelled), or refused
 CHILD_STATUSES = ("done", "failed", "skipped", "refused")
@@ -88,28 +88,3 @@ def lineage_summary(children: Sequence[ChildSummary]) -> str:
     detail = ", ".join(p for p in parts if not p.startswith("0 "))
     text = f"{len(ran)} child{'ren' if len(ran) != 1 else ''}"
     return text + (f" ({detail})" if detail else "")
-
-
-def render_lineage(children: Sequence[ChildSummary], *, root: str, max_lines: int = 60) -> list[str]:
-    """The lineage tree as indented text lines (empty when there are no children)."""
-    if not children:
-        return []
-    lines = ["", f"  lineage: {lineage_summary(children)}", f"    {root}  (generation 0)"]
-    ordered = tree_order(children)
-    for child in ordered[:max_lines]:
-        indent = "    " + "   " * (child.generation - 1) + "└─ "
-        if child.status == "refused":
-            detail = f"refused: {child.refusal}"
-        else:
-            runs = ",".join(str(r) for r in child.runs)
-            detail = f"{child.status}  runs {runs}"
-            if child.duration is not None:
-                detail += f"  {child.duration:.2f} s"
-            if child.failed_runs:
-                detail += f"  (failed runs {','.join(str(r) for r in child.failed_runs)})"
-        lines.append(f"{indent}{child.name}  gen {child.generation}  {detail}  — {child.reason}")
-        if child.error and child.status != "refused":
-            lines.append(f"{' ' * len(indent)}   error: {child.error}")
-    if len(ordered) > max_lines:
-        lines.append(f"    ... and {len(ordered) - max_lines} more (see report.json)")
-    return lines

@@ -162,15 +162,6 @@ class _Lost:
         self.error = error
 
 
-def _error_of(future: Any) -> BaseException:
-    """The exception of a failed or cancelled future."""
-    try:
-        error = future.exception()
-    except BaseException as exc:  # noqa: BLE001 - cancelled futures raise here
-        return exc
-    return error if error is not None else RuntimeError(f"task {future.key} ended without a result")
-
-
 def _dashboard_link(client: Client) -> str | None:
     try:
         info = client.scheduler_info()

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..workspace.atomic import atomic_path
+from .lazy import H5Slab, lazy_array
 
 __all__ = ["EventChunk", "iter_chunks", "open_run", "write_artifact"]
 
@@ -375,8 +376,6 @@ def open_run(path: str | os.PathLike[str], *, chunk_bytes: int = DEFAULT_CHUNK_B
     """
     import xarray as xr
     from dask.base import tokenize
-
-    from .dataset import H5Slab, lazy_array
 
     info = scan_file(path, group=group)
     info.sizes()  # a clear error for unlabelled datasets of conflicting lengths

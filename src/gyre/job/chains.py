@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..pipeline import Pipeline
 from ..result import PhaseResult
 from ..runs import RunFile, RunSelection
-from .worker import PickledPhase, TaskSpec, execute_phase
+from .worker import PickledPhase, TaskSpec
 
-__all__ = ["RunChain", "compile_chains", "task_key", "to_dask_graph", "to_dot"]
+__all__ = ["RunChain", "compile_chains", "task_key", "to_dot"]
 
 
 def task_key(phase: str, token: str, run: int) -> str:
@@ -72,17 +71,6 @@ def compile_chains(
         keys = tuple(task_key(spec.phase.name, token, run.run) for spec in specs)
         chains.append(RunChain(run=run, tasks=specs, keys=keys, priority=len(ordered) - rank))
     return chains
-
-
-def to_dask_graph(chains: Sequence[RunChain]) -> dict[str, Any]:
-    """The chains as a plain dask graph (key → task tuple), e.g. for ``dask.get`` or inspection."""
-    graph: dict[str, Any] = {}
-    for chain in chains:
-        upstream: Any = chain.payload
-        for spec, key in zip(chain.tasks, chain.keys):
-            graph[key] = (execute_phase, spec, upstream)
-            upstream = key
-    return graph
 
 
 def to_dot(chains: Sequence[RunChain], *, name: str = "pipeline") -> str:

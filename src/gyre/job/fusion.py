@@ -26,8 +26,7 @@ import logging
 import statistics
 from collections.abc import Sequence
 
-from ..outcome import TaskOutcome
-from ..result import PhaseResult
+from ..result import PhaseResult, TaskOutcome
 from .worker import TaskSpec, execute_phase
 
 __all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "auto_fuse_below", "execute_chain", "fused_key"]

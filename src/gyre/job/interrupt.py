@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from ..errors import PipelineInterrupted
-from ..outcome import TaskOutcome
+from ..result import TaskOutcome
 from .chains import RunChain
 
 __all__ = ["SIGNALS", "fill_unfinished", "stop_on_signals"]

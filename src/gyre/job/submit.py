@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..execution.base import Completed, Engine
-from ..outcome import TaskOutcome
+from ..result import TaskOutcome
 from .chains import RunChain
 from .fusion import FusionPolicy, auto_fuse_below, execute_chain, fused_key
 from .options import RUNS_PER_THREAD

@@ -14,10 +14,9 @@ from typing import Any
 
 from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
-from ..outcome import TaskOutcome
 from ..phase import Phase
 from ..progress import PROGRESS_TOPIC, ProgressReporter
-from ..result import PhaseResult
+from ..result import PhaseResult, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
 from .seeding import run_generator

@@ -36,7 +36,7 @@ td:first-child,th:first-child{text-align:left}
 
 def render_html_report(report: PipelineReport) -> str:
     """The report as one self-contained HTML document."""
-    board = RunBoard.from_report(report).snapshot()
+    board = final_board(report).snapshot()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -68,6 +68,24 @@ def render_html_report(report: PipelineReport) -> str:
         parts += ["<h2>Notes</h2>", *[f"<div>{escape(note)}</div>" for note in report.notes]]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def final_board(report: PipelineReport) -> RunBoard:
+    """The final board of a finished pipeline, rebuilt from its report."""
+    board = RunBoard(
+        pipeline=report.pipeline,
+        key=report.started.isoformat(),
+        phases=report.phases,
+        runs=report.runs,
+        missing=report.missing_runs,
+        max_failures=max(200, len(report.outcomes)),
+    )
+    board.started = report.started.timestamp()
+    for outcome in sorted(report.outcomes, key=lambda o: (o.run, report._phase_index(o.phase))):
+        board.task_done(outcome)
+    board.finish()
+    board.finished = report.finished.timestamp()
+    return board
 
 
 def write_html_report(report: PipelineReport, path: Path | None = None) -> Path:

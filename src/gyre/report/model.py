@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
-from ..outcome import STATUSES, TaskOutcome
+from ..result import STATUSES, TaskOutcome
 from ..workspace.atomic import atomic_path
 
-__all__ = ["REPORT_FORMAT", "PipelineReport"]
+__all__ = ["REPORT_FORMAT", "PipelineReport", "render_report"]
 
 REPORT_FORMAT = "gyre-report/1"
 
@@ -174,8 +174,6 @@ class PipelineReport:
 
     def render(self, *, max_runs: int = 40) -> str:
         """The report as text: counts per phase, failures, and a run × phase grid for small jobs."""
-        from .text import render_report
-
         return render_report(self, max_runs=max_runs)
 
     def _phase_index(self, phase: str) -> int:
@@ -241,12 +239,66 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def load_report(path: Path) -> dict[str, Any]:
-    """Read a ``report.json`` (a workspace directory is accepted too)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "report.json"
-    data: dict[str, Any] = json.loads(path.read_text())
-    if data.get("format") != REPORT_FORMAT:
-        raise ValueError(f"{path} is not a gyre report (format {data.get('format')!r}, expected {REPORT_FORMAT})")
-    return data
+_MARK = {"done": "✓", "cached": "c", "failed": "✗", "skipped": "-", "missing": "?"}
+
+
+def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
+    """Plain text, readable in a terminal and in a batch log file alike."""
+    width = max([len(p) for p in report.phases] + [5])
+    lines = [f"gyre report — {report.summary()}", f"  execution: {report.execution}; seed: {report.seed}"]
+    header = f"  {'phase':<{width}}  {'done':>6} {'cached':>6} {'failed':>6} {'skipped':>7} {'missing':>7}"
+    lines += ["", header]
+    for phase, counts in report.counts().items():
+        lines.append(
+            f"  {phase:<{width}}  {counts['done']:>6} {counts['cached']:>6} {counts['failed']:>6} "
+            f"{counts['skipped']:>7} {counts['missing']:>7}"
+        )
+    failures = report.failures()
+    if failures:
+        lines += ["", "  failures:"]
+        for failure in failures[:50]:
+            lines.append(f"    run {failure.run} phase {failure.phase}: {failure.error}")
+        if len(failures) > 50:
+            lines.append(f"    ... and {len(failures) - 50} more (see report.json)")
+    all_runs = sorted(set(report.runs) | set(report.missing_runs))
+    if 0 < len(all_runs) <= max_runs:
+        lines += ["", "  " + "run".rjust(6) + "  " + "  ".join(p[:8].rjust(8) for p in report.phases)]
+        for run in all_runs:
+            cells = []
+            for phase in report.phases:
+                status = report.status(phase, run)
+                outcome: TaskOutcome | None = None if status == "missing" else report.outcome(phase, run)
+                duration = outcome.duration if outcome is not None else None
+                text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == "done" else "")
+                cells.append(text.rjust(8))
+            lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
+        lines.append("  (✓ done, c cached, ✗ failed, - skipped, ? missing)")
+    lines += render_lineage(report.children, root=report.pipeline)
+    if report.notes:
+        lines += ["", *[f"  note: {note}" for note in report.notes]]
+    return "\n".join(lines)
+
+
+def render_lineage(children: Sequence[ChildSummary], *, root: str, max_lines: int = 60) -> list[str]:
+    """The lineage tree as indented text lines (empty when there are no children)."""
+    if not children:
+        return []
+    lines = ["", f"  lineage: {lineage_summary(children)}", f"    {root}  (generation 0)"]
+    ordered = tree_order(children)
+    for child in ordered[:max_lines]:
+        indent = "    " + "   " * (child.generation - 1) + "└─ "
+        if child.status == "refused":
+            detail = f"refused: {child.refusal}"
+        else:
+            runs = ",".join(str(r) for r in child.runs)
+            detail = f"{child.status}  runs {runs}"
+            if child.duration is not None:
+                detail += f"  {child.duration:.2f} s"
+            if child.failed_runs:
+                detail += f"  (failed runs {','.join(str(r) for r in child.failed_runs)})"
+        lines.append(f"{indent}{child.name}  gen {child.generation}  {detail}  — {child.reason}")
+        if child.error and child.status != "refused":
+            lines.append(f"{' ' * len(indent)}   error: {child.error}")
+    if len(ordered) > max_lines:
+        lines.append(f"    ... and {len(ordered) - max_lines} more (see report.json)")
+    return lines

@@ -7,13 +7,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..outcome import TaskOutcome
 from ..progress import progress_cell
-
-if TYPE_CHECKING:
-    from ..report.model import PipelineReport
+from ..result import TaskOutcome
 
 __all__ = ["BOARD_FORMAT", "BOARD_STATES", "STATE_COLOURS", "RunBoard"]
 
@@ -179,24 +176,6 @@ class RunBoard:
                     for lineage, counts in sorted(self._children.items())
                 ],
             }
-
-    @classmethod
-    def from_report(cls, report: PipelineReport) -> RunBoard:
-        """The final board of a finished pipeline, rebuilt from its report."""
-        board = cls(
-            pipeline=report.pipeline,
-            key=report.started.isoformat(),
-            phases=report.phases,
-            runs=report.runs,
-            missing=report.missing_runs,
-            max_failures=max(200, len(report.outcomes)),
-        )
-        board.started = report.started.timestamp()
-        for outcome in sorted(report.outcomes, key=lambda o: (o.run, report._phase_index(o.phase))):
-            board.task_done(outcome)
-        board.finish()
-        board.finished = report.finished.timestamp()
-        return board
 
     def _set(self, phase: str, run: int, state: str) -> None:
         column = self._column.get(run)

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..outcome import TaskOutcome
 from ..progress import PROGRESS_TOPIC
+from ..result import TaskOutcome
 from .board import RunBoard
 from .publisher import BoardPublisher, dashboard_lines
 from .terminal import TerminalDisplay

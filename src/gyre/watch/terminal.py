@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from ..outcome import TaskOutcome
 from ..progress import progress_cell
+from ..result import TaskOutcome
 
 __all__ = ["TerminalDisplay"]
 

@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..job.seeding import fresh_seed
-from ..outcome import TaskOutcome
 from ..phase import Phase
 from ..pipeline import Pipeline
-from ..result import PhaseResult
+from ..result import PhaseResult, TaskOutcome
 from ..runs import RunFile, RunSelection
-from .atomic import atomic_path
-from .manifest import (
+from ..workspace.atomic import atomic_path
+from ..workspace.manifest import (
     Manifest,
     ManifestRecord,
     config_fingerprint,
@@ -40,6 +38,7 @@ from .manifest import (
     timestamp,
     verify_artifacts,
 )
+from .seeding import fresh_seed
 
 __all__ = [
     "ManifestWriter",
