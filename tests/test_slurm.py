@@ -82,3 +82,30 @@ def test_the_scheduler_file_template_sets_the_quiet_worker_settings():
     }
     assert expected.items() <= exported.items()
     assert exported["DISTRIBUTED__SCHEDULER__WORKER_SATURATION"] == "1.0"
+
+
+def test_scancel_of_an_mpi_job_writes_the_report_and_resumes(slurm, tmp_path):
+    from faultphases import gyre_env, pipeline_module, wait_for
+    from toyphases import make_run_files
+
+    from gyre import Manifest
+
+    make_run_files(tmp_path / "runs", list(range(1, 15)), events=2000)
+    workspace = tmp_path / "ws"
+    module = pipeline_module(tmp_path, workspace, tmp_path / "runs", delay=0.5)
+    script = tmp_path / "job.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --ntasks=4\n#SBATCH --output=job-%j.out\n"
+        f'exec "{Path(sys.executable).parent}/mpiexec" -n 4 "{sys.executable}" -m gyre.cli run {module}:pipeline '
+        "--runs=1-14 --mpi\n"
+    )
+    job = slurm.sbatch(script, cwd=tmp_path, env={"PYTHONPATH": gyre_env()["PYTHONPATH"]})
+    wait_for(lambda: len(list(Manifest(workspace).records("stat"))) >= 3, 90, "three finished runs")
+    slurm.run(["scancel", "--batch", "--signal=TERM", str(job)])
+    fields = slurm.wait(job, timeout=30)
+    log = (tmp_path / f"job-{job}.out").read_text()
+    assert fields["ExitCode"] == "143:0" or fields["ExitCode"].startswith("143"), f"{fields}\n{log}"
+    report = json.loads((workspace / "report.json").read_text())
+    assert report["interrupted"] is True, log
+    assert not (workspace / ".gyre" / "lock.json").exists()
+    assert "second SIGTERM" not in log, log
