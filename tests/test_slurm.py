@@ -84,7 +84,7 @@ def test_the_scheduler_file_template_sets_the_quiet_worker_settings():
     assert exported["DISTRIBUTED__SCHEDULER__WORKER_SATURATION"] == "1.0"
 
 
-def test_scancel_of_an_mpi_job_writes_the_report_and_resumes(slurm, tmp_path):
+def test_scancel_of_an_mpi_job_writes_the_report(slurm, tmp_path):
     from faultphases import gyre_env, pipeline_module, wait_for
     from toyphases import make_run_files
 
