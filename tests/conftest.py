@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,3 +34,27 @@ def run_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "runs"
     toyphases.make_run_files(directory, [1, 2, 3, 5, 6])
     return directory
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory) -> Iterator[object]:
+    """A real one-node Slurm (see ``slurm_cluster``), started once for the session and torn down after it.
+
+    Where it cannot be set up, the tests that use it are skipped with the reason; in CI
+    (``CI=true``) that is a failure instead.
+    """
+    from slurm_cluster import SlurmCluster, SlurmUnavailable, install_packages
+
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        install_packages()
+        cluster.start()
+    except (SlurmUnavailable, OSError, subprocess.SubprocessError) as exc:
+        cluster.stop()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"could not set up the test Slurm: {exc}")
+        pytest.skip(f"no test Slurm: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -175,3 +175,36 @@ def test_the_gyre_page_is_served_by_rank_zero_and_announced_with_its_host(tmp_pa
     assert announced[1] == f"gyre: gyre page on {host} (rank 0) at http://127.0.0.1:{port}/gyre"
     assert f"ssh -L 8787:127.0.0.1:{port} -J <login-node> {host}" in announced[2]
     assert len(announced) == 3  # once
+
+
+@pytest.mark.slow
+def test_sigterm_to_mpiexec_ends_the_job_cleanly_with_143(tmp_path):
+    from faultphases import gyre_env, pipeline_module, wait_for
+    from toyphases import make_run_files
+
+    from gyre import Manifest
+
+    make_run_files(tmp_path / "runs", list(range(1, 15)), events=2000)
+    workspace = tmp_path / "ws"
+    module = pipeline_module(tmp_path, workspace, tmp_path / "runs", delay=0.5)
+    command = [str(MPIEXEC), "-n", "4", sys.executable, "-m", "gyre.cli", "run", f"{module}:pipeline", "--runs=1-14"]
+    job = subprocess.Popen([*command, "--mpi"], env=gyre_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for(lambda: len(list(Manifest(workspace).records("stat"))) >= 3, 90, "three finished runs")
+    job.send_signal(signal.SIGTERM)  # hydra passes it on to every rank
+    sent = time.monotonic()
+    out, _ = job.communicate(timeout=60)
+    seconds = time.monotonic() - sent
+    text = out.decode()
+    assert job.returncode == 143, text
+    assert seconds < 10, seconds
+    assert "second SIGTERM" not in text and "BAD TERMINATION" not in text, text
+    report = json.loads((workspace / "report.json").read_text())
+    assert report["interrupted"] is True and (workspace / "report.html").exists()
+    assert not (workspace / ".gyre" / "lock.json").exists()
+    done = {(r["phase"], r["run"]) for r in report["records"] if r["status"] == "done"}
+    assert done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
+    again = subprocess.run([*command, "--mpi"], env=gyre_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    resumed = json.loads((workspace / "report.json").read_text())
+    cached = {(r["phase"], r["run"]) for r in resumed["records"] if r["status"] == "cached"}
+    assert done <= cached, "finished work was recomputed"

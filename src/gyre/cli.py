@@ -14,7 +14,7 @@ from .execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .loader import load_pipeline
 from .runs import discover_runs, parse_run_list
 
-__all__ = ["main"]
+__all__ = ["fill_batch_script", "main"]
 
 TEMPLATE = Path(__file__).resolve().parent / "workspace_template"
 
@@ -222,11 +222,23 @@ def _validate(pipeline: object, runs: tuple[int, int] | None) -> int:
     return 0
 
 
+def fill_batch_script(text: str, *, analysis_dir: Path, environment: Path | None = None) -> str:
+    """A batch script template with its analysis directory and Python environment filled in.
+
+    ``@ANALYSIS_DIR@`` becomes ``analysis_dir`` (the job's ``--chdir``) and ``@GYRE_ENV@`` the
+    environment whose ``bin/`` holds ``gyre`` and ``mpiexec``: by default the one running now.
+    """
+    env = Path(sys.prefix) if environment is None else environment
+    return text.replace("@ANALYSIS_DIR@", str(analysis_dir)).replace("@GYRE_ENV@", str(env))
+
+
 def _init(directory: Path) -> int:
     if directory.exists() and any(directory.iterdir()):
         print(f"gyre: error: {directory} exists and is not empty", file=sys.stderr)
         return 2
     shutil.copytree(TEMPLATE, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for script in sorted(directory.glob("*.sbatch")):
+        script.write_text(fill_batch_script(script.read_text(), analysis_dir=directory.resolve()))
     print(f"new gyre workspace in {directory}: edit pipeline.py and config.toml, then")
     print(f"  gyre run {directory / 'pipeline.py'}:pipeline --runs 1-10 --procs 2")
     return 0

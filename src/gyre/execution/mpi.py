@@ -15,6 +15,12 @@ only. All ranks then meet at a last non-blocking barrier; if the others do not a
 ``shutdown_timeout`` seconds the driver calls ``MPI_Abort``, so a broken job ends with a
 non-zero status instead of hanging until its walltime. An MPI world is used once: a process
 can open an ``MPIModel`` a single time.
+
+A SIGINT or SIGTERM to the job (the walltime signal, ``scancel``, Ctrl-C) reaches every rank:
+``mpiexec`` and ``srun`` pass it on. Only the driver acts on it (see :mod:`gyre.interrupt`);
+the scheduler and worker ranks keep serving while the driver cancels, records and writes
+its report, and leave when it shuts the cluster down, or by themselves ``signal_grace``
+seconds after the signal should the driver never do so.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -83,6 +91,10 @@ class MPIModel(ExecutionModel):
         Seconds the driver waits for all N-2 workers before failing with ``ClusterError``.
     shutdown_timeout
         Seconds the driver waits for the other ranks to end before aborting the MPI job.
+    signal_grace
+        Seconds the scheduler and worker ranks keep serving after a SIGINT/SIGTERM, so that
+        the driver can finish its cleanup; should the driver not shut them down by then,
+        they leave with status 128 + the signal.
     tuned
         Worker ranks run with ``QUIET_WORKER_CONFIG`` (no statistical profiler, slower
         monitors), which keeps compute-bound phases at plain-process speed; binding ranks to
@@ -106,12 +118,13 @@ class MPIModel(ExecutionModel):
         worker_options: Mapping[str, Any] | None = None,
         worker_timeout: float = 120.0,
         shutdown_timeout: float = 60.0,
+        signal_grace: float = 30.0,
         tuned: bool = True,
     ) -> None:
         if threads_per_worker < 1:
             raise ClusterError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
-        if worker_timeout <= 0 or shutdown_timeout <= 0:
-            raise ClusterError("worker_timeout and shutdown_timeout must be positive numbers of seconds")
+        if worker_timeout <= 0 or shutdown_timeout <= 0 or signal_grace <= 0:
+            raise ClusterError("worker_timeout, shutdown_timeout and signal_grace must be positive numbers of seconds")
         self.threads_per_worker = threads_per_worker
         self.memory_limit = memory_limit
         self.interface = interface
@@ -121,6 +134,7 @@ class MPIModel(ExecutionModel):
         self.worker_options = {"dashboard_address": "127.0.0.1:0", **(worker_options or {})}
         self.worker_timeout = worker_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.signal_grace = signal_grace
         self.tuned = tuned
         if launched_by_mpiexec():
             install_abort_on_error()
@@ -225,7 +239,10 @@ class MPIModel(ExecutionModel):
 
         role = "scheduler" if comm.Get_rank() == SCHEDULER_RANK else "worker"
         try:
-            with dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}):
+            with (
+                dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}),
+                _serve_through_signals(f"rank {comm.Get_rank()} ({role})", self.signal_grace),
+            ):
                 self._initialize(comm)
         except BaseException:
             log.exception("rank %d: the dask %s failed, aborting the MPI job", comm.Get_rank(), role)
@@ -303,6 +320,44 @@ class MPIModel(ExecutionModel):
             f"ssh -L 8787:127.0.0.1:{self.dashboard_port} -J <login-node> {self.hosts[SCHEDULER_RANK]}, "
             "then open http://localhost:8787/status (and http://localhost:8787/gyre)"
         )
+
+
+@contextmanager
+def _serve_through_signals(who: str, grace: float) -> Iterator[None]:
+    """Keep serving through SIGINT/SIGTERM for the block: the driver ends the cluster, or ``grace`` seconds do."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    deadline: list[threading.Timer] = []
+
+    def leave(signum: int) -> None:
+        log.error(
+            "%s: the driver did not shut the cluster down within %g s of %s: leaving",
+            who,
+            grace,
+            signal.Signals(signum).name,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def handler(signum: int, frame: Any) -> None:
+        if deadline:
+            return  # the same signal again (launcher and process group), or a later one: the deadline stands
+        log.debug("%s: %s, serving until the driver has finished", who, signal.Signals(signum).name)
+        timer = threading.Timer(grace, leave, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        deadline.append(timer)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for timer in deadline:
+            timer.cancel()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _shut_down(client: Client | None, address: str) -> None:

@@ -5,7 +5,10 @@ While :func:`stop_on_signals` is active, the first SIGINT or SIGTERM raises
 in flight, keeps every finished (phase, run) (their manifest records are already written),
 writes the report so far and re-raises. A second signal during that cleanup gives up on
 it at once (a plain ``KeyboardInterrupt``); the next start then resumes from the manifest
-and takes the lock over.
+and takes the lock over. One signal often arrives more than once: ``mpiexec`` and ``srun``
+pass it on to every rank while Slurm (``scancel``, the walltime) or a terminal's Ctrl-C
+also signals the whole process group. Signals within ``SAME_SIGNAL_WITHIN`` seconds of the
+first are therefore taken as that same signal, not as a second one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -22,12 +26,14 @@ from ..errors import PipelineInterrupted
 from ..result import TaskOutcome
 from .chains import RunChain
 
-__all__ = ["SIGNALS", "fill_unfinished", "stop_on_signals"]
+__all__ = ["SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
 #: the signals that interrupt a pipeline
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: seconds within which a repeated signal is the first one delivered again (launcher, process group)
+SAME_SIGNAL_WITHIN = 2.0
 
 
 @contextmanager
@@ -36,13 +42,16 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
+    received: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if received and time.monotonic() - received[0] < SAME_SIGNAL_WITHIN:
+            log.debug("%s again: the same signal, delivered more than once", signal.Signals(signum).name)
+            return
         if received:
             log.error("second %s: stopping without further cleanup", signal.Signals(signum).name)
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
-        received.append(signum)
+        received.append(time.monotonic())
         log.warning("received %s: stopping the submission of new work", signal.Signals(signum).name)
         raise PipelineInterrupted(signum)
 
