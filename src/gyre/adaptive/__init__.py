@@ -1,6 +1,7 @@
-"""Adaptive child graphs: the requests a phase or a strategy makes, the host that turns them
-into child pipelines on the running job, and the lineage tree the report keeps.
+"""Adaptive child graphs on the driver's side: the host that turns child requests (made with
+``ctx.spawn`` or by a strategy, see ``gyre.context.ChildRequest``) into child pipelines fed to
+the running job, and the lineage tree the report keeps.
 
-``request`` is made on the workers (``ctx.spawn``); the host runs in the driver. Imports the
-core modules only.
+Runs in the driver. Imports the core modules, ``execution`` (types) and ``job`` (chains,
+the submission loop, shared data, seeding).
 """

@@ -1,8 +1,9 @@
-"""Running one job: its options, the run chains, what runs on a worker for one (phase, run),
-fusion of short phases, the submission loop, interruption, shared data, seeding and log files.
+"""Running one job: its defaults, the resume plan, the run chains, what runs on a worker for one
+(phase, run), fusion of short phases, the submission loop, interruption, shared data, seeding
+and the driver's log file.
 
-The driver process (where ``start_pipeline`` is called) owns everything here except
-``worker`` and ``shared``, which run on the workers. Imports the core modules, ``workspace``,
-``execution``, ``adaptive``, ``watch`` and ``report``; nothing imports ``job`` but ``launch``,
-``cli`` and the adapters.
+The driver process (where ``start_pipeline`` is called) owns everything here except ``worker``,
+``fusion.execute_chain`` and ``shared``, which run on the workers. Imports the core modules,
+``workspace`` and ``execution``; ``adaptive``, ``report``, the front ends and the entry points
+build on it.
 """
