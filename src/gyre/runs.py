@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, NoRunsError
 
-__all__ = ["RunFile", "RunSelection", "artifact_filename", "discover_runs", "parse_run_list"]
+__all__ = ["RunFile", "RunSelection", "artifact_filename", "discover_runs", "format_runs", "parse_run_list"]
 
 
 def artifact_filename(run: int) -> str:
@@ -105,3 +105,16 @@ def parse_run_list(text: str) -> list[int]:
         except ValueError as exc:
             raise ConfigError(f"cannot read {part!r} as a run or run range like 3 or 1-400") from exc
     return runs
+
+
+def format_runs(runs: Sequence[int]) -> str:
+    """Sorted run numbers as ranges, the inverse of :func:`parse_run_list`: ``[1, 2, 3, 7]`` → ``"1-3,7"``."""
+    parts: list[str] = []
+    index = 0
+    while index < len(runs):
+        end = index
+        while end + 1 < len(runs) and runs[end + 1] == runs[end] + 1:
+            end += 1
+        parts.append(str(runs[index]) if end == index else f"{runs[index]}-{runs[end]}")
+        index = end + 1
+    return ",".join(parts)

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import PhaseResult, TaskOutcome
-from ..runs import RunFile, RunSelection
+from ..runs import RunFile, RunSelection, format_runs
 from ..workspace.atomic import atomic_path
 from ..workspace.manifest import (
     Manifest,
@@ -134,7 +134,7 @@ class ResumePlan:
                 groups[(decision.phase, decision.reason)].append(decision.run)
         notes = [
             f"phase {phase!r}: recomputing {len(runs)} run{'s' if len(runs) != 1 else ''} "
-            f"({compact(sorted(runs))}): {reason}"
+            f"({format_runs(sorted(runs))}): {reason}"
             for (phase, reason), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], min(kv[1])))
         ]
         return notes + list(self.warnings)
@@ -265,7 +265,7 @@ def _inactive_warnings(decisions: Iterable[TaskDecision]) -> list[str]:
     warnings = []
     for (phase, change), runs in sorted(groups.items()):
         text = (
-            f"phase {phase!r} is inactive, but its cached artifacts of runs {compact(sorted(runs))} were made "
+            f"phase {phase!r} is inactive, but its cached artifacts of runs {format_runs(sorted(runs))} were made "
             f"with another configuration ({change}); they are used as they are — activate the phase to recompute"
         )
         log.warning(text)
@@ -384,16 +384,3 @@ def _plain(value: dict[str, Any]) -> dict[str, Any]:
         return value
     except (TypeError, ValueError):
         return {str(k): repr(v) if not isinstance(v, (int, float, str, bool)) else v for k, v in value.items()}
-
-
-def compact(runs: Sequence[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``"1-3,7"``."""
-    parts: list[str] = []
-    index = 0
-    while index < len(runs):
-        end = index
-        while end + 1 < len(runs) and runs[end + 1] == runs[end] + 1:
-            end += 1
-        parts.append(str(runs[index]) if end == index else f"{runs[index]}-{runs[end]}")
-        index = end + 1
-    return ",".join(parts)

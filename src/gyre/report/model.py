@@ -12,6 +12,7 @@ from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
 from ..result import STATUSES, TaskOutcome
+from ..runs import format_runs
 from ..workspace.atomic import atomic_path
 
 __all__ = ["REPORT_FORMAT", "PipelineReport", "render_report"]
@@ -94,7 +95,7 @@ class PipelineReport:
         good = len(self.runs) - len({o.run for o in self.outcomes if not o.ok})
         text = f"{self.pipeline}: {good}/{len(self.runs)} runs complete"
         if failed:
-            text += f", {failed} failed (runs {_compact(self.failed_runs)})"
+            text += f", {failed} failed (runs {format_runs(self.failed_runs)})"
         if self.missing_runs:
             text += f", {len(self.missing_runs)} missing"
         if self.interrupted:
@@ -206,23 +207,6 @@ def _outcome_record(outcome: TaskOutcome) -> dict[str, Any]:
 def now() -> datetime:
     """The current time, timezone-aware (UTC)."""
     return datetime.now(timezone.utc)
-
-
-def _compact(runs: list[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``"1-3,7"``."""
-    parts: list[str] = []
-    start = prev = None
-    for run in runs:
-        if start is None:
-            start = prev = run
-        elif prev is not None and run == prev + 1:
-            prev = run
-        else:
-            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = prev = run
-    if start is not None:
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ",".join(parts)
 
 
 def _jsonable(value: Any) -> Any:
