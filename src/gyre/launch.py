@@ -105,7 +105,7 @@ def start_pipeline(
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     with ExitStack() as stack:
         engine_source: Engine | Callable[[], Engine]
-        if getattr(model, "splits_processes", False):
+        if model.splits_processes:
             # under mpiexec every rank runs this call: only the driver rank comes out of open(),
             # so the workspace, assets and logs are prepared once, by the driver
             engine_source = stack.enter_context(model.open())

@@ -9,7 +9,7 @@ tasks as they complete, including those submitted while iterating.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,11 @@ class ExecutionModel(ABC):
     """Where a pipeline's tasks run; ``open()`` starts or connects, and cleans up on exit."""
 
     name: str = "abstract"
+    #: ``True`` when every process of the job runs the caller's code (MPI ranks): only the
+    #: driver's comes out of :meth:`open`, so the workspace is prepared after opening, by it
+    splits_processes: bool = False
+    #: the host of each process of the job, when the model knows them (rank order for MPI)
+    hosts: Sequence[str] = ()
 
     @abstractmethod
     def open(self) -> AbstractContextManager[Engine]:
@@ -72,3 +77,7 @@ class ExecutionModel(ABC):
     def describe(self) -> str:
         """One line for logs and the report."""
         return self.name
+
+    def dashboard_tunnel_hint(self) -> str | None:
+        """How to reach the dashboard from the user's own machine, if it needs a tunnel."""
+        return None

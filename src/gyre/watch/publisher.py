@@ -34,17 +34,15 @@ def dashboard_lines(model: ExecutionModel, engine: Engine, *, gyre_page: bool) -
     if not link:
         return []
     where = ""
-    hosts: list[str] = list(getattr(model, "hosts", []) or [])
+    hosts = list(model.hosts)
     if hosts and model.name == "mpi":
         where = f" on {hosts[0]} (rank 0)"
     lines = [f"dask dashboard{where} at {link}"]
     if gyre_page:
         lines.append(f"gyre page{where} at {gyre_page_link(link)}")
-    hint = getattr(model, "dashboard_tunnel_hint", None)
-    if callable(hint):
-        text = hint()
-        if text:
-            lines.append(f"from your own machine: {text}")
+    text = model.dashboard_tunnel_hint()
+    if text:
+        lines.append(f"from your own machine: {text}")
     return lines
 
 
