@@ -15,8 +15,8 @@ from faultphases import SlowSum, gyre_env, pipeline_module, wait_for
 from toyphases import ScalePhase, StatPhase, calls, make_run_files
 
 from gyre import Manifest, Pipeline, WorkspaceLockedError, start_pipeline
+from gyre.workspace.layout import host_name
 from gyre.workspace.lock import WorkspaceLock, lock_path, read_lock
-from gyre.workspace.manifest import host_name
 
 
 def test_second_holder_fails_naming_the_first(tmp_path):

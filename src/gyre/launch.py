@@ -80,7 +80,7 @@ def start_pipeline(
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
     cancels the rest at the first failure. ``window`` bounds the runs in flight at once
     (default: ``default_window``, from the worker threads). ``fuse=True`` runs each run's
-    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.fusion``);
+    phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.job.fusion``);
     the default ``None`` does so once the first phases prove shorter than 100 ms, ``False`` never.
 
     Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a

@@ -1,7 +1,7 @@
 """Adaptive child graphs, on the driver's side: limits, lineage, and feeding children to the running driver.
 
 A phase's ``ctx.spawn(...)`` (or the pipeline's adaptive function) makes a
-:class:`~gyre.children.ChildRequest`. :class:`AdaptiveHost` watches outcomes as the driver
+:class:`~gyre.context.ChildRequest`. :class:`AdaptiveHost` watches outcomes as the driver
 collects them; for each request it checks the limits, builds the child pipeline (its own
 workspace ``<parent workspace>/children/<child name>/``), compiles its chains with the
 child's lineage and feeds them to the same driver, so children run on the same scheduler

@@ -17,7 +17,7 @@ non-zero status instead of hanging until its walltime. An MPI world is used once
 can open an ``MPIModel`` a single time.
 
 A SIGINT or SIGTERM to the job (the walltime signal, ``scancel``, Ctrl-C) reaches every rank:
-``mpiexec`` and ``srun`` pass it on. Only the driver acts on it (see :mod:`gyre.interrupt`);
+``mpiexec`` and ``srun`` pass it on. Only the driver acts on it (see :mod:`gyre.job.interrupt`);
 the scheduler and worker ranks keep serving while the driver cancels, records and writes
 its report, and leave when it shuts the cluster down, or by themselves ``signal_grace``
 seconds after the signal should the driver never do so.

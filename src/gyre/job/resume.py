@@ -28,12 +28,12 @@ from ..pipeline import Pipeline
 from ..result import PhaseResult, TaskOutcome
 from ..runs import RunFile, RunSelection, format_runs
 from ..workspace.atomic import atomic_path
+from ..workspace.layout import host_name
 from ..workspace.manifest import (
     Manifest,
     ManifestRecord,
     config_fingerprint,
     digest,
-    host_name,
     run_file_identity,
     timestamp,
     verify_artifacts,

@@ -51,7 +51,7 @@ class Driver:
     scheduler's and the driver's memory stay flat as the run count grows. With
     ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
     ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
-    With ``fuse`` each run's chain is one task (see :mod:`gyre.fusion`), with the same outcomes;
+    With ``fuse`` each run's chain is one task (see :mod:`gyre.job.fusion`), with the same outcomes;
     ``None`` (the default) fuses once the phases prove short (``FusionPolicy``).
     """
 

@@ -223,11 +223,7 @@ def _check_run_file(spec: TaskSpec, payload: PhaseResult) -> None:
         try:
             problems = spec.run_file_schema.file_differences(path)
         except OSError as exc:
-            raise BadRunFileError(
-                f"run file {path} of run {run} cannot be read as HDF5 (needed by phase {name!r}): {exc}",
-                phase=name,
-                run=run,
-            ) from exc
+            raise _unreadable_run_file(spec, path, exc) from exc
         if problems:
             raise BadRunFileError(
                 f"run file {path} of run {run} does not fit phase {name!r}: " + "; ".join(problems),
@@ -247,11 +243,16 @@ def _blame_run_file(spec: TaskSpec, payload: PhaseResult, exc: OSError) -> None:
         with h5py.File(path, "r"):
             return
     except OSError as reason:
-        raise BadRunFileError(
-            f"run file {path} of run {spec.run} cannot be read as HDF5 (needed by phase {spec.phase.name!r}): {reason}",
-            phase=spec.phase.name,
-            run=spec.run,
-        ) from exc
+        raise _unreadable_run_file(spec, path, reason) from exc
+
+
+def _unreadable_run_file(spec: TaskSpec, path: Path, reason: OSError) -> BadRunFileError:
+    """The error of a run file that does not open as HDF5, naming the file, the run and the phase."""
+    return BadRunFileError(
+        f"run file {path} of run {spec.run} cannot be read as HDF5 (needed by phase {spec.phase.name!r}): {reason}",
+        phase=spec.phase.name,
+        run=spec.run,
+    )
 
 
 def _wrap(exc: Exception, spec: TaskSpec) -> PhaseFailed:

@@ -45,7 +45,7 @@ _MAX_ERROR = 600
 class RunBoard:
     """Which state each (phase, run) is in, per-phase counts and timings, failures and in-run progress.
 
-    A :class:`~gyre.driver.Listener` (``task_done``) that also takes ``ctx.progress`` messages
+    A :class:`~gyre.job.submit.Listener` (``task_done``) that also takes ``ctx.progress`` messages
     (``run_progress``). Updates cost O(1); ``snapshot()`` gives plain JSON-able data (the grid
     as one string per phase, one letter per run) and ``version`` grows with every change, so a
     publisher sends only when something changed. Thread-safe.

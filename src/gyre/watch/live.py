@@ -43,7 +43,7 @@ def performance_report_path(workspace: Path, value: str | Path | bool | None) ->
 
 
 class Watch:
-    """The driver's :class:`~gyre.driver.Listener` that fans outcomes and progress out to the displays.
+    """The driver's :class:`~gyre.job.submit.Listener` that fans outcomes and progress out to the displays.
 
     Use as a context manager around ``Driver.run()``; pass it in the driver's listeners.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..phase import Phase
 
-__all__ = ["LOG_DIR", "REPORT_FILE", "create_workspace", "log_dir", "report_path"]
+__all__ = ["LOG_DIR", "REPORT_FILE", "create_workspace", "host_name", "log_dir", "report_path"]
 
 LOG_DIR = "log"
 REPORT_FILE = "report.json"
@@ -43,3 +44,9 @@ def create_workspace(workspace: Path, phases: Iterable[Phase]) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"the workspace {workspace} is not writable: {exc}") from exc
+
+
+@functools.cache
+def host_name() -> str:
+    """This machine's host name (recorded with every manifest record and lock)."""
+    return socket.gethostname()

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import WorkspaceLockedError
-from .manifest import host_name
+from .layout import host_name
 
 __all__ = ["WorkspaceLock", "lock_path", "read_lock"]
 

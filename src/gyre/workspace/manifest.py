@@ -22,13 +22,11 @@ of canonical JSON, so they are the same on every host and in every process.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -418,9 +416,3 @@ def _end_with_newline(path: Path) -> None:
                 handle.write(b"\n")
     except FileNotFoundError:
         pass
-
-
-@functools.cache
-def host_name() -> str:
-    """This machine's host name (recorded with every record and lock)."""
-    return socket.gethostname()
