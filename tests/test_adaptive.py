@@ -182,7 +182,7 @@ def test_a_raising_adaptive_function_and_bad_requests_are_recorded(tmp_path, run
     assert "strategy bug" in refusals["pipeline.adaptive-r1"]
     assert "no parameter 'stepp'" in refusals["pipeline.adaptive-r2-0"]
     assert "no phase named 'fit'" in refusals["pipeline.adaptive-r2-1"]
-    assert "none of the runs [40]" in refusals["pipeline.adaptive-r2-2"]
+    assert "no run file of runs 40 exists" in refusals["pipeline.adaptive-r2-2"]
     assert "not a gyre.ChildRequest" in refusals["pipeline.adaptive-r2-3"]
     with pytest.raises(ValueError, match="strategy bug"):  # the debugging model raises
         start_pipeline(make_pipeline(tmp_path / "dbg", run_dir), 1, 2, cluster="sync", adaptive=strategy)

@@ -33,13 +33,15 @@ def test_sync_local_and_scheduler_agree(tmp_path, run_dir):
         "sync": run_on(SyncModel(raise_errors=False), tmp_path, run_dir, "sync"),
         "local": run_on(LocalModel(2), tmp_path, run_dir, "local"),
     }
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1") as cluster:
+    scheduler_file = tmp_path / "scheduler.json"  # written by the scheduler itself, as dask-mpi's is
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        dashboard_address=None,
+        host="127.0.0.1",
+        scheduler_kwargs={"scheduler_file": str(scheduler_file)},
+    ) as cluster:
         results["address"] = run_on(cluster.scheduler_address, tmp_path, run_dir, "address")
-        scheduler_file = tmp_path / "scheduler.json"
-        from distributed import Client
-
-        with Client(cluster) as client:
-            client.write_scheduler_file(str(scheduler_file))
         results["file"] = run_on(
             SchedulerModel(scheduler_file=scheduler_file, min_workers=2), tmp_path, run_dir, "file"
         )

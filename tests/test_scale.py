@@ -18,7 +18,7 @@ from toyphases import ScalePhase
 from gyre import Pipeline, SyncModel, start_pipeline
 from gyre.execution.base import Completed, Engine
 from gyre.job.chains import compile_chains
-from gyre.job.options import default_window
+from gyre.job.options import JobOptions, default_window
 from gyre.job.submit import Driver
 from gyre.runs import discover_runs
 
@@ -137,7 +137,7 @@ def test_a_lost_fused_task_fails_its_first_phase_and_skips_the_rest(tmp_path, ru
     selection = discover_runs(run_dir, 1, 6)
     chains = compile_chains(pipeline, selection, seed=1, token="t0")
     engine = _DyingEngine()
-    outcomes = Driver(engine, chains, window=2, fuse=True).run()
+    outcomes = Driver(engine, chains, JobOptions(window=2, fuse=True)).run()
     assert len(outcomes) == 5 * 3
     by_phase = {phase: {o.status for o in outcomes if o.phase == phase} for phase in ("scale", "sum", "stat")}
     assert by_phase == {"scale": {"failed"}, "sum": {"skipped"}, "stat": {"skipped"}}
@@ -149,7 +149,7 @@ def test_fused_keys_name_the_phases_for_the_dashboard(tmp_path, run_dir):
 
     engine = _DyingEngine()
     chains = compile_chains(make(tmp_path, run_dir), discover_runs(run_dir, 1, 6), seed=1, token="0a1b2c3d")
-    Driver(engine, chains, window=1, fuse=True)._submit_next()
+    Driver(engine, chains, JobOptions(window=1, fuse=True))._submit_next()
     assert engine.keys == ["scale+sum+stat-0a1b2c3d-6"]  # the largest run first
     assert key_split(engine.keys[0]) == "scale+sum+stat"
 
@@ -161,7 +161,7 @@ def _driver(tmp_path: Path, phases: list[Any], n_runs: int, client: Any, **optio
     pipeline = Pipeline(phases, [True] * len(phases), tmp_path / "ws", tmp_path / "runs", seed=1)
     pipeline.create_workspace()
     chains = compile_chains(pipeline, discover_runs(tmp_path / "runs", 1, n_runs), seed=1, token="t")
-    return Driver(FuturesEngine(client), chains, **options)
+    return Driver(FuturesEngine(client), chains, JobOptions(**options))
 
 
 def test_short_phases_are_fused_once_the_first_ones_prove_short(tmp_path, client):

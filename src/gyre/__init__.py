@@ -32,19 +32,20 @@ from .errors import (
     PipelineInterrupted,
     RunError,
     SchemaMismatchError,
+    WorkerLostError,
     WorkspaceLockedError,
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
-from .job.resume import ResumePolicy
+from .job.options import ResumePolicy
 from .launch import generate_assets, start_pipeline
 from .phase import Phase
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
-from .result import PhaseResult, TaskOutcome
+from .result import PhaseResult, Status, TaskOutcome
 from .runs import RunFile, RunSelection, discover_runs
 from .schema import Schema
 from .steps import (
@@ -109,6 +110,7 @@ __all__ = [
     "SchemaMismatchError",
     "Stage",
     "StageFailed",
+    "Status",
     "Step",
     "StepDefinitionError",
     "StepFunction",
@@ -122,6 +124,7 @@ __all__ = [
     "StreamResult",
     "SyncModel",
     "TaskOutcome",
+    "WorkerLostError",
     "Workflow",
     "WorkflowReport",
     "WorkspaceLockedError",

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import GyreError
+from .errors import ConfigError, GyreError
 from .execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .loader import load_pipeline
-from .runs import discover_runs, parse_run_list
+from .runs import discover_runs, parse_run_list, parse_run_range
 
 __all__ = ["fill_batch_script", "main"]
 
@@ -20,15 +20,10 @@ TEMPLATE = Path(__file__).resolve().parent / "workspace_template"
 
 
 def _run_range(text: str) -> tuple[int, int]:
-    low, sep, high = text.partition("-")
     try:
-        first = int(low)
-        last = int(high) if sep else first
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"run range {text!r} is not like 1-400 or 7") from exc
-    if first > last:
-        raise argparse.ArgumentTypeError(f"run range {text!r} is reversed")
-    return first, last
+        return parse_run_range(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,12 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
-    logging.getLogger("gyre").addHandler(handler)
+    logger = logging.getLogger("gyre")
+    logger.addHandler(handler)  # for this command only: main() called twice logs each line once
     try:
         return int(_dispatch(args))
     except GyreError as exc:
         print(f"gyre: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        logger.removeHandler(handler)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -170,32 +168,28 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
 
 def _run(pipeline: object, args: argparse.Namespace) -> int:
     from .errors import PipelineInterrupted
-    from .job.resume import ResumePolicy
-    from .launch import start_pipeline
+    from .job.options import AdaptiveLimits, JobOptions, ResumePolicy
+    from .launch import run_job
     from .pipeline import Pipeline
 
     assert isinstance(pipeline, Pipeline)
+    options = JobOptions(
+        window=args.window,
+        fuse=args.fuse,
+        fail_fast=args.fail_fast,
+        force=args.force,
+        force_phases=tuple(args.force_phase),
+        resume=ResumePolicy(
+            verify="stat" if args.trust_mtime else "checksum",
+            run_identity="content" if args.hash_run_files else "stat",
+        ),
+        limits=AdaptiveLimits(max_generations=args.max_generations, max_children=args.max_children),
+        performance_report=args.performance_report,
+        display=not args.no_display,
+        runs_to_skip=frozenset(parse_run_list(args.skip)),
+    )
     try:
-        report = start_pipeline(
-            pipeline,
-            args.runs[0],
-            args.runs[1],
-            disable_display=args.no_display,
-            runs_to_skip=parse_run_list(args.skip),
-            cluster=_model(args),
-            fail_fast=args.fail_fast,
-            force=args.force,
-            force_phases=args.force_phase,
-            max_generations=args.max_generations,
-            max_children=args.max_children,
-            performance_report=args.performance_report,
-            window=args.window,
-            fuse=args.fuse,
-            resume=ResumePolicy(
-                verify="stat" if args.trust_mtime else "checksum",
-                run_identity="content" if args.hash_run_files else "stat",
-            ),
-        )
+        report = run_job(pipeline, args.runs[0], args.runs[1], _model(args), options)
     except PipelineInterrupted as exc:
         summary = exc.report.summary() if exc.report is not None else "nothing finished"  # type: ignore[attr-defined]
         print(f"gyre: {exc}: {summary}; run the same command again to resume", file=sys.stderr)

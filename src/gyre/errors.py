@@ -74,6 +74,10 @@ class ClusterError(GyreError):
     """An execution model that could not start, connect or shut down."""
 
 
+class WorkerLostError(ClusterError):
+    """The workers that ran a task died, as many times as the scheduler allows (out of memory, a crash)."""
+
+
 class WorkspaceLockedError(GyreError):
     """Another pipeline that is still alive holds the workspace."""
 

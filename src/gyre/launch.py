@@ -1,16 +1,20 @@
-"""start_pipeline and generate_assets: the two calls a user makes."""
+"""start_pipeline and generate_assets: the two calls a user makes.
+
+A job goes through four steps, in the order the README's "Order of work" gives: prepare
+(schemas, assets, run files: ``gyre.job.prepare``), plan (what is cached, what is computed),
+run (the run chains through the driver on the execution model, watched) and report.
+"""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from .adaptive.host import AdaptiveHost, AdaptiveLimits, split_outcomes
+from .adaptive.host import AdaptiveHost
 from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
@@ -18,33 +22,27 @@ from .execution.sync import SyncEngine
 from .job.chains import compile_chains
 from .job.interrupt import fill_unfinished, stop_on_signals
 from .job.logs import driver_log
-from .job.options import default_window
-from .job.resume import ManifestWriter, ResumePolicy, plan_resume, workspace_seed
+from .job.options import AdaptiveLimits, JobOptions, ResumePolicy
+from .job.prepare import PreparedJob, cached_outcomes, plan_job, prepare_job
+from .job.resume import ManifestWriter, ResumePlan
 from .job.shared import clear_shared
 from .job.submit import Driver
 from .pipeline import Pipeline
-from .report.html import write_html_report
-from .report.model import PipelineReport, now
-from .runs import discover_runs
+from .report.job import job_report
+from .report.model import PipelineReport
+from .result import TaskOutcome
 from .watch.board import RunBoard
 from .watch.live import Watch, performance_report_path
 from .watch.terminal import TerminalDisplay
-from .workspace.atomic import sweep_temporaries
 from .workspace.lock import WorkspaceLock
 from .workspace.manifest import Manifest
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["generate_assets", "start_pipeline"]
+__all__ = ["generate_assets", "run_job", "start_pipeline"]
 
 log = logging.getLogger(__name__)
-
-
-class _ResumeArgs(NamedTuple):
-    force: bool
-    force_phases: tuple[str, ...]
-    policy: ResumePolicy
 
 
 def start_pipeline(
@@ -100,173 +98,108 @@ def start_pipeline(
     (``WorkspaceLockedError`` otherwise). SIGINT/SIGTERM stop the job cleanly: the report so
     far is written and ``PipelineInterrupted`` (a ``KeyboardInterrupt``) is raised.
     """
-    limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
-    strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
-    model = resolve_model(cluster, n_procs=n_procs, client=client)
-    with ExitStack() as stack:
-        engine_source: Engine | Callable[[], Engine]
-        if model.splits_processes:
-            # under mpiexec every rank runs this call: only the driver rank comes out of open(),
-            # so the workspace, assets and logs are prepared once, by the driver
-            engine_source = stack.enter_context(model.open())
-        else:
-            # the cluster starts only once validation, assets and the resume plan say it is needed
-            def engine_source() -> Engine:
-                return stack.enter_context(model.open())
+    options = JobOptions(
+        window=window,
+        fuse=fuse,
+        fail_fast=fail_fast,
+        force=force,
+        force_phases=tuple(force_phases),
+        resume=resume or ResumePolicy(),
+        adaptive=adaptive,
+        limits=AdaptiveLimits(max_generations=max_generations, max_children=max_children),
+        performance_report=performance_report,
+        display=not disable_display,
+        runs_to_skip=frozenset(runs_to_skip or ()),
+    )
+    return run_job(pipeline, run_min, run_max, resolve_model(cluster, n_procs=n_procs, client=client), options)
 
-        return _run(
-            pipeline,
-            run_min,
-            run_max,
-            runs_to_skip,
-            model,
-            engine_source,
-            disable_display=disable_display,
-            fail_fast=fail_fast,
-            window=window,
-            adaptive=strategy,
-            limits=limits,
-            performance_report=performance_report,
-            resume=_ResumeArgs(force, tuple(force_phases), resume or ResumePolicy()),
-            fuse=fuse,
-        )
+
+def run_job(
+    pipeline: Pipeline, run_min: int, run_max: int, model: ExecutionModel, options: JobOptions
+) -> PipelineReport:
+    """``start_pipeline`` with its options as one :class:`~gyre.job.options.JobOptions`: prepare, plan, run, report."""
+    with ExitStack() as cluster:  # closed last: the cluster outlives the report's writing
+        # under mpiexec every rank runs this call and only the driver rank comes out of open(),
+        # so the workspace, assets and logs are prepared once; otherwise the cluster starts
+        # only once the plan says it is needed
+        engine: Engine | None = cluster.enter_context(model.open()) if model.splits_processes else None
+        pipeline.create_workspace()
+        with (
+            driver_log(pipeline.workspace_path),
+            WorkspaceLock(pipeline.workspace_path),
+            Manifest(pipeline.workspace_path, flush_every=0.5) as manifest,  # closed before the lock
+            stop_on_signals(),
+        ):
+            job = prepare_job(pipeline, run_min, run_max, options)
+            plan = plan_job(job, manifest, options)
+            if engine is None and not (plan.count("compute") or plan.count("load")):
+                log.info("every (phase, run) is cached: no cluster is started")
+                engine = SyncEngine(raise_errors=False)
+            engine = engine or cluster.enter_context(model.open())
+            outcomes, host, interrupted = _run(job, plan, engine, model, manifest, options)
+            report = job_report(
+                job,
+                outcomes,
+                execution=model.describe(),
+                dashboard_link=engine.dashboard_link,
+                children=host.summaries(),
+                notes=plan.notes(),
+                interrupted=interrupted is not None,
+            )
+            if options.display:
+                print(report.render(), flush=True)
+            if interrupted is not None:
+                interrupted.report = report
+                raise interrupted
+            return report
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _run(
-    pipeline: Pipeline,
-    run_min: int,
-    run_max: int,
-    runs_to_skip: Iterable[int] | None,
-    model: ExecutionModel,
-    engine_source: Engine | Callable[[], Engine],
-    *,
-    disable_display: bool,
-    fail_fast: bool,
-    window: int | None,
-    adaptive: Callable[..., Any] | None = None,
-    limits: AdaptiveLimits | None = None,
-    performance_report: str | Path | bool | None = None,
-    resume: _ResumeArgs,
-    fuse: bool | None = None,
-) -> PipelineReport:
-    pipeline.create_workspace()
-    with (
-        driver_log(pipeline.workspace_path),
-        WorkspaceLock(pipeline.workspace_path),
-        Manifest(pipeline.workspace_path, flush_every=0.5) as manifest,  # closed before the lock
-        stop_on_signals(),
-    ):
-        pipeline.validate()
-        pipeline.create_assets()
-        selection = discover_runs(
-            pipeline.trace_path, run_min, run_max, pattern=pipeline.run_pattern, runs_to_skip=runs_to_skip
-        )
-        if selection.missing:
-            log.warning(
-                "%d runs of %d-%d have no file: %s", len(selection.missing), run_min, run_max, list(selection.missing)
-            )
-        seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
-        sweep_temporaries(p.artifact_dir(pipeline.workspace_path) for p in pipeline.phases)
-        token = secrets.token_hex(4)
-        started = now()
-        display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
-        plan = plan_resume(
-            pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
-            force_phases=resume.force_phases, policy=resume.policy,
-        )  # fmt: skip
-        manifest.compact()  # we hold the lock: nobody else appends meanwhile
-        if isinstance(engine_source, Engine):
-            engine = engine_source
-        elif plan.count("compute") or plan.count("load"):
-            engine = engine_source()
-        else:  # everything is cached: no cluster to start
-            log.info("every (phase, run) is cached: no cluster is started")
-            engine = SyncEngine(raise_errors=False)
-        log.info(
-            "starting %s: runs %d-%d (%d found), seed %d, on %s",
-            pipeline.name,
-            run_min,
-            run_max,
-            len(selection.found),
-            seed,
-            model.describe(),
-        )
-        chains = compile_chains(pipeline, selection, seed=seed, token=token, raise_errors=engine.raise_errors)
-        host = AdaptiveHost(
-            pipeline, seed=seed, token=token, raise_errors=engine.raise_errors, limits=limits, adaptive=adaptive
-        )
-        board = RunBoard(
-            pipeline=pipeline.name,
-            key=f"{pipeline.name}-{token}",
-            phases=[p.name for p in pipeline.phases],
-            runs=selection.runs,
-            missing=selection.missing,
-        )
-        watch = Watch(
-            display,
-            engine,
-            model,
-            board,
-            performance_report=performance_report_path(pipeline.workspace_path, performance_report),
-        )
-        cached = {
-            key: outcome
-            for chain in chains
-            for spec, key in zip(chain.tasks, chain.keys)
-            if (outcome := plan.cached_outcome(spec.phase.name, spec.run)) is not None
-        }
-        log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
-        driver = Driver(
-            engine,
-            chains,
-            window=window if window is not None else default_window(engine.n_threads),
-            fail_fast=fail_fast,
-            listeners=[writer := ManifestWriter(manifest, plan), watch, host],
-            cached=cached,
-            fuse=fuse,
-        )
-        host.attach(driver)
-        interrupted: PipelineInterrupted | None = None
-        try:
-            with watch:
-                outcomes = driver.run()
-        except PipelineInterrupted as exc:
-            interrupted = exc
-            reason = f"interrupted by {signal.Signals(exc.signum).name}"
-            driver.cancel(reason)
-            writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
-            outcomes = fill_unfinished(chains, driver.outcomes, reason)
-        finally:
-            _release_shared(engine, token)
-            host.release(engine)
-        root_outcomes, child_outcomes = split_outcomes(outcomes)
-        report = PipelineReport(
-            pipeline=pipeline.name,
-            workspace=pipeline.workspace_path,
-            seed=seed,
-            execution=model.describe(),
-            phases=tuple(p.name for p in pipeline.phases),
-            runs=selection.runs,
-            missing_runs=selection.missing,
-            skipped_runs=selection.skipped,
-            outcomes=root_outcomes,
-            started=started,
-            finished=now(),
-            dashboard_link=engine.dashboard_link,
-            children=host.summaries(),
-            child_outcomes=child_outcomes,
-            interrupted=interrupted is not None,
-            notes=tuple(plan.notes()),
-        )
-        path = report.write()
-        log.info("%s; report written to %s and %s", report.summary(), path, write_html_report(report))
-        if not disable_display:
-            print(report.render(), flush=True)
-        if interrupted is not None:
-            interrupted.report = report
-            raise interrupted
-        return report
+    job: PreparedJob, plan: ResumePlan, engine: Engine, model: ExecutionModel, manifest: Manifest, options: JobOptions
+) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
+    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped."""
+    pipeline, selection = job.pipeline, job.selection
+    log.info(
+        "starting %s: runs %d-%d (%d found), seed %d, on %s",
+        pipeline.name, job.run_min, job.run_max, len(selection.found), job.seed, model.describe(),
+    )  # fmt: skip
+    names = [p.name for p in pipeline.phases]
+    chains = compile_chains(pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors)
+    host = AdaptiveHost(
+        pipeline,
+        seed=job.seed,
+        token=job.token,
+        raise_errors=engine.raise_errors,
+        limits=options.limits,
+        adaptive=options.adaptive if options.adaptive is not None else getattr(pipeline, "adaptive", None),
+    )
+    board = RunBoard(
+        pipeline=pipeline.name,
+        key=f"{pipeline.name}-{job.token}",
+        phases=names,
+        runs=selection.runs,
+        missing=selection.missing,
+    )
+    display = TerminalDisplay(names, len(selection.found), enabled=options.display)
+    report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
+    watch = Watch(display, engine, model, board, performance_report=report_path)
+    cached = cached_outcomes(chains, plan)
+    log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
+    writer = ManifestWriter(manifest, plan)
+    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
+    host.attach(driver)
+    try:
+        with watch:
+            return driver.run(), host, None
+    except PipelineInterrupted as exc:
+        reason = f"interrupted by {signal.Signals(exc.signum).name}"
+        driver.cancel(reason)
+        writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
+        return fill_unfinished(chains, driver.outcomes, reason), host, exc
+    finally:
+        _release_shared(engine, job.token)
+        host.release(engine)
 
 
 def generate_assets(pipeline: Pipeline) -> list[Path]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["STATUSES", "PhaseResult", "TaskOutcome"]
+__all__ = ["STATUSES", "PhaseResult", "Status", "TaskOutcome"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,33 @@ def _rebuild(artifacts: dict[str, Path], run: int, successful: bool, metadata: d
     return PhaseResult(artifacts=artifacts, run=run, successful=successful, metadata=metadata)
 
 
-#: every status a (phase, run) can end in
-STATUSES = ("done", "cached", "failed", "skipped", "missing")
+class Status(str, Enum):
+    """How a (phase, run) ended: the one vocabulary of outcomes, the report, the dataset and the pages.
+
+    The members are strings (``Status.DONE == "done"``), so they read and compare as the
+    plain words they are in report.json.
+    """
+
+    #: computed by this job
+    DONE = "done"
+    #: reused from an earlier job (or an inactive phase's artifact)
+    CACHED = "cached"
+    #: the phase raised, or its result was invalid
+    FAILED = "failed"
+    #: not run: an earlier phase of the run failed, the job was cancelled or interrupted
+    SKIPPED = "skipped"
+    #: the run has no file
+    MISSING = "missing"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+#: every status a (phase, run) can end in, in the order the report and the dataset count them
+STATUSES: tuple[Status, ...] = tuple(Status.__members__.values())
 
 
 @dataclass(frozen=True)
@@ -69,7 +95,7 @@ class TaskOutcome:
 
     phase: str
     run: int
-    status: str
+    status: Status
     result: PhaseResult | None = None
     error: str | None = None
     error_type: str | None = None
@@ -78,12 +104,18 @@ class TaskOutcome:
     finished: float | None = None
     worker: str | None = None
     lineage: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: what the worker found of each artifact it wrote (``artifact_facts``: path, size, mtime,
+    #: checksum), for the manifest record; empty unless computed
+    artifacts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the adaptive child requests (``ChildRequest``) the phase made with ``ctx.spawn``
+    children: tuple[Any, ...] = ()
+    #: why the outcome is what it is when gyre decided it (cached: which record; skipped: why)
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
         """Whether the next phase of the run can use this result."""
-        return self.status in ("done", "cached")
+        return self.status in (Status.DONE, Status.CACHED)
 
     @property
     def duration(self) -> float | None:
@@ -95,12 +127,8 @@ class TaskOutcome:
     def __setstate__(self, state: dict[str, Any]) -> None:
         # received from a worker: one copy of each phase name, status and worker address for
         # all the outcomes a driver keeps (tens of thousands on a large job), not one each
-        for name in ("phase", "status", "worker"):
+        for name in ("phase", "worker"):
             if isinstance(state.get(name), str):
                 state[name] = sys.intern(state[name])
         for name, value in state.items():
             object.__setattr__(self, name, value)
-
-    def with_status(self, status: str, error: str | None = None) -> TaskOutcome:
-        """A copy with another status (and error)."""
-        return replace(self, status=status, error=error)

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from .errors import ConfigError, NoRunsError
 
-__all__ = ["RunFile", "RunSelection", "artifact_filename", "discover_runs", "format_runs", "parse_run_list"]
+__all__ = [
+    "RunFile",
+    "RunSelection",
+    "artifact_filename",
+    "artifact_run",
+    "discover_runs",
+    "find_runs",
+    "format_runs",
+    "parse_run_list",
+    "parse_run_range",
+]
 
 
 def artifact_filename(run: int) -> str:
@@ -60,19 +70,33 @@ def discover_runs(
     NoRunsError
         Not a single run of the range has a file.
     """
-    trace_path = Path(trace_path)
     if run_min > run_max:
         raise ConfigError(f"run range {run_min}-{run_max} is reversed: run_min must be <= run_max")
+    skip = set(runs_to_skip or ())
+    wanted = range(run_min, run_max + 1)
+    if all(run in skip for run in wanted):
+        raise NoRunsError(f"every run of {run_min}-{run_max} is skipped on request: nothing to run")
+    selection = find_runs(trace_path, [run for run in wanted if run not in skip], pattern=pattern)
+    return RunSelection(found=selection.found, missing=selection.missing, skipped=tuple(r for r in wanted if r in skip))
+
+
+def find_runs(trace_path: Path, runs: Iterable[int], *, pattern: str = "run_{run:04d}.h5") -> RunSelection:
+    """Find the run files of ``runs`` (in that order, once each) in ``trace_path``: the one run-file finder.
+
+    Raises
+    ------
+    ConfigError
+        The run directory does not exist.
+    NoRunsError
+        Not a single one of the runs has a file.
+    """
+    trace_path = Path(trace_path)
     if not trace_path.is_dir():
         raise ConfigError(f"run directory {trace_path} does not exist or is not a directory")
-    skip = set(runs_to_skip or ())
+    wanted = list(dict.fromkeys(runs))
     found: list[RunFile] = []
     missing: list[int] = []
-    skipped: list[int] = []
-    for run in range(run_min, run_max + 1):
-        if run in skip:
-            skipped.append(run)
-            continue
+    for run in wanted:
         path = trace_path / pattern.format(run=run)
         try:
             stat = path.stat()
@@ -81,29 +105,48 @@ def discover_runs(
             continue
         found.append(RunFile(run=run, path=path, size=stat.st_size))
     if not found:
-        example = trace_path / pattern.format(run=run_min)
+        looked = pattern.format(run=wanted[0]) if wanted else "nothing: no run asked for"
         raise NoRunsError(
-            f"no run file of runs {run_min}-{run_max} exists in {trace_path} "
-            f"(looked for names like {example.name}; {len(skipped)} runs skipped on request)"
+            f"no run file of runs {format_runs(sorted(wanted)) or 'none'} exists in {trace_path} "
+            f"(looked for names like {looked})"
         )
-    return RunSelection(found=tuple(found), missing=tuple(missing), skipped=tuple(skipped))
+    return RunSelection(found=tuple(found), missing=tuple(missing), skipped=())
+
+
+def artifact_run(name: str) -> int | None:
+    """The run number of an artifact file name made by :func:`artifact_filename`, or ``None``."""
+    stem, _, suffix = name.partition(".")
+    if suffix != "h5" or not stem.startswith("run_") or not stem[4:].isdigit():
+        return None
+    return int(stem[4:])
+
+
+def parse_run_range(text: str) -> tuple[int, int]:
+    """Parse ``"1-400"`` into ``(1, 400)`` and ``"7"`` into ``(7, 7)``.
+
+    Raises
+    ------
+    ConfigError
+        Not a run or a range of runs, or a reversed range.
+    """
+    part = text.strip()
+    low, sep, high = part.partition("-")
+    try:
+        first = int(low)
+        last = int(high) if sep else first
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {part!r} as a run or run range like 3 or 1-400") from exc
+    if first > last:
+        raise ConfigError(f"run range {part!r} is reversed")
+    return first, last
 
 
 def parse_run_list(text: str) -> list[int]:
     """Parse ``"1-5,9,12-13"`` into ``[1, 2, 3, 4, 5, 9, 12, 13]``."""
     runs: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        low, sep, high = part.partition("-")
-        try:
-            if sep:
-                first, last = int(low), int(high)
-                if first > last:
-                    raise ConfigError(f"run range {part!r} is reversed")
-                runs.extend(range(first, last + 1))
-            else:
-                runs.append(int(part))
-        except ValueError as exc:
-            raise ConfigError(f"cannot read {part!r} as a run or run range like 3 or 1-400") from exc
+        first, last = parse_run_range(part)
+        runs.extend(range(first, last + 1))
     return runs
 
 

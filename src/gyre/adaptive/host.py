@@ -26,47 +26,26 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..context import ChildRequest, check_child_name
 from ..errors import ConfigError, GyreError
 from ..job.chains import compile_chains
+from ..job.options import AdaptiveLimits
 from ..job.seeding import stable_int
 from ..job.shared import clear_shared
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import TaskOutcome
-from ..runs import RunFile, RunSelection
+from ..runs import RunSelection, find_runs
 from .lineage import ChildSummary, tree_order
 
 if TYPE_CHECKING:
     from ..execution.base import Engine
     from ..job.submit import Driver
 
-__all__ = ["AdaptiveFunction", "AdaptiveHost", "AdaptiveLimits", "LineageNode", "split_outcomes"]
+__all__ = ["AdaptiveFunction", "AdaptiveHost", "LineageNode", "split_outcomes"]
 
 log = logging.getLogger(__name__)
 
 #: children of generation g get this much more scheduling priority per generation, so a
 #: started lineage is finished before queued top-level runs (depth first, bounded memory)
 PRIORITY_STEP = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class AdaptiveLimits:
-    """How far adaptivity may go: ``max_generations`` below the top level, ``max_children`` in total.
-
-    A request beyond either limit is refused and recorded in the report, never run.
-
-    Raises
-    ------
-    ConfigError
-        A negative or non-integer limit.
-    """
-
-    max_generations: int = 3
-    max_children: int = 100
-
-    def __post_init__(self) -> None:
-        for name in ("max_generations", "max_children"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer (0 disables children), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -152,7 +131,7 @@ class AdaptiveHost:
         state = self._nodes.get(tuple(outcome.lineage))
         if state is None:  # pragma: no cover - an outcome of another job
             return
-        for k, request in enumerate(outcome.extra.get("children", ())):
+        for k, request in enumerate(outcome.children):
             self._request(state, request, f"{outcome.phase}-r{outcome.run}-{k}", outcome.run, outcome.phase)
         by_phase = state.outcomes.setdefault(outcome.run, {})
         by_phase[outcome.phase] = outcome
@@ -215,7 +194,7 @@ class AdaptiveHost:
         try:
             pipeline = self._child_pipeline(parent, segment, request)
             pipeline.validate()
-            selection = _select(pipeline, runs)
+            selection = find_runs(pipeline.trace_path, runs, pattern=pipeline.run_pattern)
         except GyreError as exc:
             self._refuse(parent, segment, request.reason, str(exc), runs, by)
             return
@@ -349,23 +328,6 @@ def _resolve_phases(base: Pipeline, request: ChildRequest) -> list[Phase]:
     if not phases:
         raise ConfigError("a child request names no phases")
     return phases
-
-
-def _select(pipeline: Pipeline, runs: Sequence[int]) -> RunSelection:
-    found: list[RunFile] = []
-    missing: list[int] = []
-    for run in dict.fromkeys(runs):
-        path = pipeline.trace_path / pipeline.run_pattern.format(run=run)
-        try:
-            found.append(RunFile(run=run, path=path, size=path.stat().st_size))
-        except FileNotFoundError:
-            missing.append(run)
-    if not found:
-        raise ConfigError(
-            f"none of the runs {list(runs)} has an input file in {pipeline.trace_path} "
-            f"(looked for {pipeline.run_pattern.format(run=runs[0]) if runs else 'nothing'})"
-        )
-    return RunSelection(found=tuple(found), missing=tuple(missing), skipped=())
 
 
 def _clear_tokens(tokens: list[str]) -> int:

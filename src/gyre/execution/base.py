@@ -26,7 +26,11 @@ class Completed:
 
     key: str
     value: Any = None
+    #: what ended it, in gyre's terms: a ``WorkerLostError`` for a task whose workers kept
+    #: dying, the task's own exception otherwise
     error: BaseException | None = None
+    #: the task was cancelled (``fail_fast``, an interruption) before it finished
+    cancelled: bool = False
 
 
 class Engine(ABC):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ..errors import WorkerLostError
 from .base import Completed, Engine
 
 if TYPE_CHECKING:
@@ -90,12 +93,13 @@ class FuturesEngine(Engine):
             else:
                 try:
                     error = future.exception()
-                except BaseException as exc:  # noqa: BLE001 - cancelled futures raise here
-                    error = exc
+                except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                    yield Completed(future.key, cancelled=True)
+                    continue
                 if error is None:  # its result was lost with a dead worker and has been recomputed
                     yield Completed(future.key, value=future.result())
                     continue
-                yield Completed(future.key, error=error)
+                yield Completed(future.key, error=_in_gyre_terms(error))
 
     def run_everywhere(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self.client is not None
@@ -153,6 +157,17 @@ def _value_or_error(future: Any) -> Any:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - becomes this task's error
         return _Lost(exc)
+
+
+def _in_gyre_terms(error: BaseException) -> BaseException:
+    """distributed's ``KilledWorker`` as a ``WorkerLostError``; any other error as it is."""
+    from distributed import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        lost = WorkerLostError(str(error))
+        lost.__cause__ = error
+        return lost
+    return error
 
 
 class _Lost:

@@ -136,8 +136,6 @@ class MPIModel(ExecutionModel):
         self.shutdown_timeout = shutdown_timeout
         self.signal_grace = signal_grace
         self.tuned = tuned
-        if launched_by_mpiexec():
-            install_abort_on_error()
         #: the host name of every rank, known once the model is open
         self.hosts: list[str] = []
         #: the dashboard port on rank 0's host, if it is served
@@ -169,7 +167,13 @@ class MPIModel(ExecutionModel):
 
     @contextmanager
     def open(self) -> Iterator[Engine]:
-        """Split the MPI world into scheduler, driver and workers; yields only on the driver."""
+        """Split the MPI world into scheduler, driver and workers; yields only on the driver.
+
+        This is where a rank becomes gyre's: from here an exception that ends a rank aborts
+        the whole MPI job (:func:`install_abort_on_error`) instead of leaving the others waiting.
+        """
+        if launched_by_mpiexec():
+            install_abort_on_error()
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD

@@ -8,17 +8,17 @@ dask cluster in use, if any). :func:`report_dataset` turns ``report.json`` into 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..runs import artifact_filename
+from ..result import STATUSES
+from ..runs import artifact_filename, artifact_run
+from ..workspace.layout import read_report
 from .artifacts import DEFAULT_CHUNK_BYTES, FileInfo, rows_per_chunk, scan_file
 from .lazy import H5Slab, lazy_array
 
@@ -27,9 +27,8 @@ __all__ = ["REPORT_STATUSES", "open_artifacts", "report_dataset"]
 logger = logging.getLogger(__name__)
 
 #: The outcomes a (phase, run) can have in a report, in the order of ``status_code``.
-REPORT_STATUSES = ("done", "cached", "failed", "skipped", "missing")
+REPORT_STATUSES = tuple(status.value for status in STATUSES)
 
-_RUN_FILE = re.compile(r"^run_(\d+)\.h5$")
 _LEFT_OUT = ("failed", "skipped", "missing")
 
 
@@ -83,7 +82,7 @@ def open_artifacts(
     directory = Path(workspace) / phase
     statuses = _report_statuses(Path(workspace), phase)
     if runs is None:
-        found = [int(m.group(1)) for p in directory.glob("run_*.h5") if (m := _RUN_FILE.match(p.name))]
+        found = [run for p in directory.glob("run_*.h5") if (run := artifact_run(p.name)) is not None]
         wanted = sorted(set(found) | {run for run, status in statuses.items() if status in _LEFT_OUT})
     else:
         wanted = sorted({int(run) for run in runs})
@@ -168,10 +167,7 @@ def open_artifacts(
 
 def _report_statuses(workspace: Path, phase: str) -> dict[int, str]:
     """Run → status of ``phase`` in the workspace's report, or nothing without a report."""
-    path = workspace / "report.json"
-    if not path.is_file():
-        return {}
-    report = json.loads(path.read_text())
+    report = read_report(workspace, missing_ok=True)
     return {int(r["run"]): str(r["status"]) for r in report.get("records", []) if r.get("phase") == phase}
 
 
@@ -313,9 +309,4 @@ def _load_report(source: Any) -> Mapping[str, Any]:
         return dict(source.to_dict())
     if isinstance(source, Mapping):
         return source
-    path = Path(source)
-    if path.is_dir():
-        path = path / "report.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no report at {path}: run a pipeline first, or pass the report.json path")
-    return dict(json.loads(path.read_text()))
+    return read_report(Path(source))

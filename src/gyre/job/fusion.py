@@ -26,7 +26,8 @@ import logging
 import statistics
 from collections.abc import Sequence
 
-from ..result import PhaseResult, TaskOutcome
+from ..execution.base import Engine
+from ..result import PhaseResult, Status, TaskOutcome
 from .worker import TaskSpec, execute_phase
 
 __all__ = ["AUTO_FUSE_BELOW", "AUTO_FUSE_SAMPLE", "FusionPolicy", "auto_fuse_below", "execute_chain", "fused_key"]
@@ -81,9 +82,16 @@ class FusionPolicy:
         self.sample = max(1, sample)
         self._durations: list[float] = []
 
+    @classmethod
+    def for_engine(cls, fuse: bool | None, engine: Engine) -> FusionPolicy:
+        """The policy for ``fuse`` on ``engine``'s cluster: its size is asked only when deciding."""
+        if fuse is None:
+            return cls(None, below=auto_fuse_below(engine.n_threads))
+        return cls(fuse)
+
     def observe(self, outcome: TaskOutcome) -> None:
         """Take one outcome of an unfused (phase, run) into account."""
-        if not self.deciding or outcome.status != "done" or outcome.duration is None:
+        if not self.deciding or outcome.status != Status.DONE or outcome.duration is None:
             return
         self._durations.append(outcome.duration)
         if len(self._durations) < self.sample:

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..phase import Phase
 from ..pipeline import Pipeline
-from ..result import PhaseResult, TaskOutcome
+from ..result import PhaseResult, Status, TaskOutcome
 from ..runs import RunFile, RunSelection, format_runs
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import host_name
@@ -38,46 +38,18 @@ from ..workspace.manifest import (
     timestamp,
     verify_artifacts,
 )
+from .options import ResumePolicy
 from .seeding import fresh_seed
 
 __all__ = [
     "ManifestWriter",
     "ResumePlan",
-    "ResumePolicy",
     "TaskDecision",
     "plan_resume",
     "workspace_seed",
 ]
 
 log = logging.getLogger(__name__)
-
-VERIFY_POLICIES = ("checksum", "stat")
-RUN_IDENTITIES = ("stat", "content")
-
-
-@dataclass(frozen=True)
-class ResumePolicy:
-    """How much a resumed job trusts what is on disk.
-
-    Parameters
-    ----------
-    verify
-        ``"checksum"`` (default): a recorded artifact is reused only if its bytes still
-        hash to the recorded SHA-256. ``"stat"``: an unchanged size and modification time
-        suffice (for huge artifacts, where re-reading everything costs too much).
-    run_identity
-        ``"stat"`` (default): a run file is the same if its name, size and modification
-        time are. ``"content"``: its SHA-256 (reads every run file at every start).
-    """
-
-    verify: str = "checksum"
-    run_identity: str = "stat"
-
-    def __post_init__(self) -> None:
-        if self.verify not in VERIFY_POLICIES:
-            raise ConfigError(f"verify={self.verify!r} is not one of {', '.join(VERIFY_POLICIES)}")
-        if self.run_identity not in RUN_IDENTITIES:
-            raise ConfigError(f"run_identity={self.run_identity!r} is not one of {', '.join(RUN_IDENTITIES)}")
 
 
 @dataclass(frozen=True)
@@ -121,9 +93,9 @@ class ResumePlan:
         return TaskOutcome(
             phase=phase,
             run=run,
-            status="cached",
+            status=Status.CACHED,
             result=PhaseResult(record.artifact_paths(self.workspace), run=run, metadata=record.metadata),
-            extra={"reason": decision.reason},
+            reason=decision.reason,
         )
 
     def notes(self) -> list[str]:
@@ -301,7 +273,7 @@ class ManifestWriter:
     """A driver listener that records each computed (phase, run) in the manifest as its outcome arrives.
 
     Completed ones get a full record (artifact checksums come from the worker in
-    ``outcome.extra["artifacts"]``); failed ones a failure record, so ``gyre status``
+    ``outcome.artifacts``); failed ones a failure record, so ``gyre status``
     can count them. Cached, skipped and loaded (inactive) outcomes write nothing.
     """
 
@@ -314,7 +286,7 @@ class ManifestWriter:
 
     def task_done(self, outcome: TaskOutcome) -> None:
         """Write the record of ``outcome`` if it was computed here."""
-        if outcome.status not in ("done", "failed") or tuple(outcome.lineage) != self.lineage:
+        if outcome.status not in (Status.DONE, Status.FAILED) or tuple(outcome.lineage) != self.lineage:
             return
         decision = self.plan.decisions.get((outcome.phase, outcome.run))
         if decision is None or decision.action != "compute":
@@ -324,13 +296,13 @@ class ManifestWriter:
         record = ManifestRecord(
             phase=outcome.phase,
             run=outcome.run,
-            status="done" if outcome.status == "done" else "failed",
+            status="done" if outcome.status == Status.DONE else "failed",
             fingerprint=decision.fingerprint,
             config_fingerprint=decision.config_fingerprint,
             input_fingerprint=decision.input_fingerprint,
             config=decision.config,
             inputs=decision.inputs,
-            artifacts=dict(outcome.extra.get("artifacts", {})) if outcome.status == "done" else {},
+            artifacts={k: dict(v) for k, v in outcome.artifacts.items()} if outcome.status == Status.DONE else {},
             metadata=_plain(dict(outcome.result.metadata)) if outcome.result is not None else {},
             gyre_version=__version__,
             host=host_name(),

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import WorkerLostError
 from ..execution.base import Completed, Engine
-from ..result import TaskOutcome
+from ..result import Status, TaskOutcome
 from .chains import RunChain
-from .fusion import FusionPolicy, auto_fuse_below, execute_chain, fused_key
-from .options import RUNS_PER_THREAD
+from .fusion import FusionPolicy, execute_chain, fused_key
+from .options import RUNS_PER_THREAD, JobOptions
 from .worker import execute_phase
 
 __all__ = ["Driver", "Listener"]
@@ -36,7 +37,7 @@ class _ChainState:
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes.values())
+        return any(o.status == Status.FAILED for o in self.outcomes.values())
 
     @property
     def complete(self) -> bool:
@@ -46,34 +47,30 @@ class _ChainState:
 class Driver:
     """Runs chains on an engine and returns one outcome per (phase, run).
 
-    At most ``window`` runs are in flight at once (``None``: all); the next chain, in the
-    given order (largest run first), is submitted as soon as one completes, so the
+    At most ``options.window_for(threads)`` runs are in flight at once; the next chain, in
+    the given order (largest run first), is submitted as soon as one completes, so the
     scheduler's and the driver's memory stay flat as the run count grows. With
-    ``fail_fast`` the first failure cancels everything not yet finished. Outcomes given in
-    ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without submitting.
-    With ``fuse`` each run's chain is one task (see :mod:`gyre.job.fusion`), with the same outcomes;
-    ``None`` (the default) fuses once the phases prove short (``FusionPolicy``).
+    ``options.fail_fast`` the first failure cancels everything not yet finished. Outcomes
+    given in ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without
+    submitting. ``options.fuse`` decides whether each run's chain is one task
+    (:mod:`gyre.job.fusion`), with the same outcomes.
     """
 
     def __init__(
         self,
         engine: Engine,
         chains: Sequence[RunChain],
+        options: JobOptions | None = None,
         *,
-        window: int | None = None,
-        fail_fast: bool = False,
         listeners: Iterable[Listener] = (),
         cached: Mapping[str, TaskOutcome] | None = None,
-        fuse: bool | None = None,
     ) -> None:
+        options = options or JobOptions()
         self.engine = engine
-        self.window = len(chains) if window is None else max(1, window)
-        self._unbounded = window is None
-        self.fail_fast = fail_fast
+        self.window = options.window_for(engine.n_threads)
+        self.fail_fast = options.fail_fast
         self.listeners = list(listeners)
-        # the bound matters only while deciding: ask the cluster its size only then
-        below = auto_fuse_below(engine.n_threads) if fuse is None else None
-        self.fusion = FusionPolicy(fuse) if below is None else FusionPolicy(None, below=below)
+        self.fusion = FusionPolicy.for_engine(options.fuse, engine)
         #: how many runs went as one fused task
         self.fused_runs = 0
         self._queue = deque(chains)
@@ -101,7 +98,7 @@ class Driver:
                     self.fusion.observe(outcome)
                 state.outcomes[index] = outcome
                 self._record(outcome)
-                if failure is None and outcome.status == "failed":
+                if failure is None and outcome.status == Status.FAILED:
                     failure = outcome
             if state.complete:
                 self._in_flight -= 1
@@ -120,7 +117,7 @@ class Driver:
         if self.cancelled:
             return
         self._queue.extendleft(reversed(chains))
-        while self._queue and (self._unbounded or self._in_flight < self._limit()):
+        while self._queue and self._in_flight < self._limit():
             self._submit_next()
 
     def cancel(self, reason: str) -> None:
@@ -135,7 +132,7 @@ class Driver:
         """Runs allowed in flight now: the window, or while fusion is undecided about a worker
         thread's worth (``window / RUNS_PER_THREAD``, at least the decision's sample), so that
         the runs after the decision are the many."""
-        if not self.fusion.deciding or self._unbounded:
+        if not self.fusion.deciding:
             return self.window
         return min(self.window, max(self.fusion.sample, self.window // RUNS_PER_THREAD))
 
@@ -165,22 +162,22 @@ class Driver:
         spec = state.chain.tasks[index]
         if completed.error is None and isinstance(completed.value, TaskOutcome):
             return completed.value
-        if state.failed or any(o.status == "skipped" for o in state.outcomes.values()):
+        if state.failed or any(o.status == Status.SKIPPED for o in state.outcomes.values()):
             return spec.skipped("an earlier phase of this run failed")
+        if completed.cancelled:
+            return spec.skipped("cancelled")
         error = completed.error
         message = f"{type(error).__name__}: {error}" if error is not None else f"unexpected value {completed.value!r}"
-        if type(error).__name__ == "KilledWorker":
+        if isinstance(error, WorkerLostError):
             message = (
                 f"the worker running phase {spec.phase.name!r} on run {spec.run} died repeatedly "
                 f"(out of memory or a crash in compiled code?): {error}"
             )
-        elif type(error).__name__ == "CancelledError":
-            return spec.skipped("cancelled")
         log.error("phase %s on run %d ended without an outcome: %s", spec.phase.name, spec.run, message)
         return TaskOutcome(
             phase=spec.phase.name,
             run=spec.run,
-            status="failed",
+            status=Status.FAILED,
             error=message,
             error_type=type(error).__name__ if error is not None else None,
             lineage=spec.lineage,

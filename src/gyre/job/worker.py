@@ -16,7 +16,7 @@ from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
 from ..phase import Phase
 from ..progress import PROGRESS_TOPIC, ProgressReporter
-from ..result import PhaseResult, TaskOutcome
+from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
 from .seeding import run_generator
@@ -47,7 +47,12 @@ class TaskSpec:
     def skipped(self, why: str) -> TaskOutcome:
         """The outcome of this (phase, run) when it is not run: status ``skipped``, ``error`` saying why."""
         return TaskOutcome(
-            phase=self.phase.name, run=self.run, status="skipped", error=f"skipped: {why}", lineage=self.lineage
+            phase=self.phase.name,
+            run=self.run,
+            status=Status.SKIPPED,
+            error=f"skipped: {why}",
+            lineage=self.lineage,
+            reason=why,
         )
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -106,11 +111,10 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     _ensure_worker_log(spec.workspace)
     started = time.time()
     worker = _worker_address()
-    extra: dict[str, Any] = {}
+    children: list[Any] = []
     try:
-        result = _compute(spec, payload, extra) if spec.compute else _load(spec, payload)
-        if spec.compute:
-            extra["artifacts"] = artifact_facts(result, spec.workspace)
+        result = _compute(spec, payload, children) if spec.compute else _load(spec, payload)
+        artifacts = artifact_facts(result, spec.workspace) if spec.compute else {}
     except Exception as exc:
         if spec.raise_errors:
             raise
@@ -120,7 +124,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         return TaskOutcome(
             phase=phase.name,
             run=spec.run,
-            status="failed",
+            status=Status.FAILED,
             error=str(error),
             error_type=type(exc).__name__,
             traceback=detail,
@@ -128,22 +132,23 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
             finished=time.time(),
             worker=worker,
             lineage=spec.lineage,
-            extra=extra,
+            children=tuple(children),
         )
     return TaskOutcome(
         phase=phase.name,
         run=spec.run,
-        status="done" if spec.compute else "cached",
+        status=Status.DONE if spec.compute else Status.CACHED,
         result=result,
         started=started,
         finished=time.time(),
         worker=worker,
         lineage=spec.lineage,
-        extra=extra,
+        artifacts=artifacts,
+        children=tuple(children),
     )
 
 
-def _compute(spec: TaskSpec, payload: PhaseResult, extra: dict[str, Any]) -> PhaseResult:
+def _compute(spec: TaskSpec, payload: PhaseResult, children: list[Any]) -> PhaseResult:
     phase = spec.phase
     if spec.run_file_schema:
         _check_run_file(spec, payload)
@@ -163,8 +168,7 @@ def _compute(spec: TaskSpec, payload: PhaseResult, extra: dict[str, Any]) -> Pha
     except OSError as exc:  # without a schema, an unreadable run file shows up only here
         _blame_run_file(spec, payload, exc)
         raise
-    if ctx.children:  # adaptive child requests go back to the driver with the outcome
-        extra["children"] = tuple(ctx.children)
+    children.extend(ctx.children)  # adaptive child requests go back to the driver with the outcome
     ctx.progress.finish()
     _check_result(spec, result, what="returned")
     if not result.successful:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..watch.board import BOARD_STATES, RunBoard
 from ..watch.browser_page import legend_html, state_css
 from ..workspace.atomic import atomic_path
+from ..workspace.layout import html_report_path
 
 if TYPE_CHECKING:
     from .model import PipelineReport
@@ -90,7 +91,7 @@ def final_board(report: PipelineReport) -> RunBoard:
 
 def write_html_report(report: PipelineReport, path: Path | None = None) -> Path:
     """Write the static summary (atomically), by default to ``<workspace>/report.html``."""
-    target = Path(path) if path is not None else report.workspace / "report.html"
+    target = Path(path) if path is not None else html_report_path(report.workspace)
     with atomic_path(target) as temporary:
         temporary.write_text(render_html_report(report), encoding="utf-8")
     return target

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
-from ..result import STATUSES, TaskOutcome
+from ..result import STATUSES, Status, TaskOutcome
 from ..runs import format_runs
 from ..workspace.atomic import atomic_path
+from ..workspace.layout import report_path
 
 __all__ = ["REPORT_FORMAT", "PipelineReport", "render_report"]
 
@@ -62,7 +63,7 @@ class PipelineReport:
     @property
     def failed_runs(self) -> list[int]:
         """Runs with a failed phase, in run order."""
-        return sorted({o.run for o in self.outcomes if o.status == "failed"})
+        return sorted({o.run for o in self.outcomes if o.status == Status.FAILED})
 
     def outcome(self, phase: str, run: int) -> TaskOutcome:
         """The outcome of one (phase, run)."""
@@ -76,7 +77,7 @@ class PipelineReport:
 
     def failures(self) -> list[TaskOutcome]:
         """The failed (phase, run) outcomes, in run order."""
-        return sorted((o for o in self.outcomes if o.status == "failed"), key=lambda o: (o.run, o.phase))
+        return sorted((o for o in self.outcomes if o.status == Status.FAILED), key=lambda o: (o.run, o.phase))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per phase, how many runs ended in each status (missing runs included)."""
@@ -158,7 +159,7 @@ class PipelineReport:
 
     def write(self, path: Path | None = None) -> Path:
         """Write the report as JSON (atomically), by default to ``<workspace>/report.json``."""
-        target = Path(path) if path is not None else self.workspace / "report.json"
+        target = Path(path) if path is not None else report_path(self.workspace)
         with atomic_path(target) as temporary, temporary.open("w") as handle:
             # streamed, a record per line: neither the records nor the text are held whole
             for index, (key, value) in enumerate(self._fields().items()):
@@ -223,7 +224,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-_MARK = {"done": "✓", "cached": "c", "failed": "✗", "skipped": "-", "missing": "?"}
+_MARK: dict[str, str] = {
+    Status.DONE: "✓",
+    Status.CACHED: "c",
+    Status.FAILED: "✗",
+    Status.SKIPPED: "-",
+    Status.MISSING: "?",
+}
 
 
 def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
@@ -251,9 +258,9 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
             cells = []
             for phase in report.phases:
                 status = report.status(phase, run)
-                outcome: TaskOutcome | None = None if status == "missing" else report.outcome(phase, run)
+                outcome: TaskOutcome | None = None if status == Status.MISSING else report.outcome(phase, run)
                 duration = outcome.duration if outcome is not None else None
-                text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == "done" else "")
+                text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == Status.DONE else "")
                 cells.append(text.rjust(8))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
         lines.append("  (✓ done, c cached, ✗ failed, - skipped, ? missing)")

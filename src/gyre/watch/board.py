@@ -10,22 +10,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..progress import progress_cell
-from ..result import TaskOutcome
+from ..result import Status, TaskOutcome
 
 __all__ = ["BOARD_FORMAT", "BOARD_STATES", "STATE_COLOURS", "RunBoard"]
 
 BOARD_FORMAT = "gyre-board/1"
 
 #: every state a cell of the board can be in, with its one-letter code in ``grid`` strings
-BOARD_STATES = {
-    "waiting": "w",
-    "running": "r",
-    "done": "d",
-    "cached": "c",
-    "failed": "f",
-    "skipped": "s",
-    "missing": "m",
-}
+#: (the two live states, then every :class:`~gyre.result.Status`, coded by its first letter)
+BOARD_STATES = {"waiting": "w", "running": "r", **{status.value: status.value[0] for status in Status}}
 _STATE_OF_CODE = {code: state for state, code in BOARD_STATES.items()}
 
 #: the colour of each state, the same on the live page and in the static summary
@@ -105,7 +98,7 @@ class RunBoard:
                 self._running.pop((outcome.phase, outcome.run), None)
                 if outcome.duration is not None and outcome.phase in self._durations:
                     self._durations[outcome.phase].append(outcome.duration)
-            if outcome.status == "failed":
+            if outcome.status == Status.FAILED:
                 self._n_failures += 1
                 if len(self._failures) < self.max_failures:
                     self._failures.append(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
+from .layout import read_report, report_path
 from .lock import read_lock
 from .manifest import Manifest, ManifestRecord, verify_artifacts
 
@@ -21,17 +21,9 @@ def _check_workspace(workspace: Path) -> Path:
     workspace = Path(workspace)
     if not workspace.is_dir():
         raise ConfigError(f"{workspace} is not a gyre workspace (no such directory)")
-    if not (workspace / ".gyre").is_dir() and not (workspace / "report.json").exists():
+    if not (workspace / ".gyre").is_dir() and not report_path(workspace).exists():
         raise ConfigError(f"{workspace} is not a gyre workspace (no .gyre/ manifest and no report.json)")
     return workspace
-
-
-def _last_report(workspace: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((workspace / "report.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def workspace_status(workspace: Path, *, verify: str = "checksum") -> dict[str, dict[str, list[int]]]:
@@ -46,7 +38,7 @@ def workspace_status(workspace: Path, *, verify: str = "checksum") -> dict[str, 
     workspace = _check_workspace(workspace)
     manifest = Manifest(workspace)
     records = manifest.load_all()
-    report = _last_report(workspace)
+    report = read_report(workspace, missing_ok=True)
     phases = list(report.get("phases", []))
     phases += [p for p in manifest.phases() if p not in phases]
     runs = sorted({run for _, run in records} | set(report.get("requested_runs", [])))

@@ -11,6 +11,7 @@ from ...errors import ConfigError
 from ...launch import start_pipeline as gyre_start_pipeline
 from ...pipeline import Pipeline
 from ...report.model import PipelineReport
+from ...runs import discover_runs
 from .phase import SpyralPhase
 
 __all__ = ["from_spyral_pipeline", "start_pipeline"]
@@ -54,9 +55,11 @@ def start_pipeline(
     seed = options.pop("seed", None)
     gyre_pipeline = pipeline if isinstance(pipeline, Pipeline) else from_spyral_pipeline(pipeline, seed=seed)
     skip = set(runs_to_skip or ())
-    for run in range(run_min, run_max + 1):
-        path = gyre_pipeline.trace_path / gyre_pipeline.run_pattern.format(run=run)
-        if run not in skip and path.is_file() and path.stat().st_size == 0:
-            log.info("skipping run %d: its file %s is empty (as Spyral does)", run, path)
-            skip.add(run)
+    found = discover_runs(
+        gyre_pipeline.trace_path, run_min, run_max, pattern=gyre_pipeline.run_pattern, runs_to_skip=skip
+    ).found
+    for run_file in found:
+        if run_file.size == 0:
+            log.info("skipping run %d: its file %s is empty (as Spyral does)", run_file.run, run_file.path)
+            skip.add(run_file.run)
     return gyre_start_pipeline(gyre_pipeline, run_min, run_max, n_procs, disable_display, sorted(skip), **options)
