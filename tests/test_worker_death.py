@@ -6,7 +6,7 @@ import cloudpickle
 import dask
 import faultphases
 import pytest
-from faultphases import KillingScale, KillingSum
+from faultphases import KillingScale
 from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls
 
 from gyre import LocalModel, Manifest, Pipeline, start_pipeline
@@ -43,18 +43,3 @@ def test_killed_worker_is_replaced_and_killer_task_fails_alone(tmp_path, run_dir
     assert "worker running phase 'scale' on run 3 died repeatedly" in error
     assert {report.status("stat", run) for run in (1, 2, 5, 6)} == {"done"}
     assert report.status("stat", 3) in ("skipped", "failed")
-
-
-@pytest.mark.slow
-def test_a_killed_worker_recomputes_only_the_phase_it_was_running(tmp_path, run_dir):
-    """The run's finished upstream phase lived in the dead worker's memory; it is not recomputed."""
-    workspace = tmp_path / "ws"
-    phases = [ScalePhase(), KillingSum(kill_on=(3,), after=1.0), StatPhase()]
-    pipeline = Pipeline(phases, [True] * 3, workspace, run_dir, seed=3)
-    model = LocalModel(2, dashboard_address=None)
-    report = start_pipeline(pipeline, 1, 6, cluster=model, fuse=False, disable_display=True)
-    assert report.ok, report.render()
-    assert calls(workspace, "worker-deaths") == [3]
-    assert calls(workspace, "scale") == [1, 2, 3, 5, 6]  # run 3's scale once: finished, recorded, kept
-    assert calls(workspace, "sum") == [1, 2, 3, 5, 6]  # the killed attempt died before counting
-    assert Manifest(workspace).read("sum", 3).status == "done"
