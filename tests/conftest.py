@@ -13,6 +13,34 @@ import toyphases
 
 cloudpickle.register_pickle_by_value(toyphases)
 
+#: the fault-injection suite's figures: (scenario, lost, recomputed, other facts), printed at the end
+FAULT_FIGURES = pytest.StashKey[list[tuple[str, int, int, str]]]()
+
+
+@pytest.fixture
+def fault_figures(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Record a fault scenario's figures: finished results lost, results recomputed unnecessarily."""
+    figures = request.config.stash.setdefault(FAULT_FIGURES, [])
+
+    def record(lost: int, recomputed: int, **facts: object) -> None:
+        scenario = request.node.name.removeprefix("test_")
+        other = ", ".join(f"{k}={v}" for k, v in facts.items())
+        figures.append((scenario, lost, recomputed, other))
+        print(f"\nfault scenario {scenario}: lost {lost}, recomputed {recomputed}" + (f" ({other})" if other else ""))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    """The fault-injection suite's table: per scenario, finished results lost and recomputed."""
+    figures = config.stash.get(FAULT_FIGURES, [])
+    if not figures:
+        return
+    terminalreporter.section("fault injection: finished results lost / recomputed unnecessarily")
+    width = max(len(name) for name, *_ in figures)
+    for name, lost, recomputed, other in figures:
+        terminalreporter.write_line(f"{name:<{width}}  lost {lost}  recomputed {recomputed}  {other}".rstrip())
+
 
 @pytest.fixture(scope="session")
 def client() -> Iterator[object]:

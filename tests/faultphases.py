@@ -42,6 +42,18 @@ class OffsetSum(SumPhase):
         return PhaseResult({self.name: ctx.artifact_path()}, run=ctx.run)
 
 
+def kill_worker_once(ctx: RunContext, kill_on: tuple[int, ...], *, always: bool = False, after: float = 0.0) -> None:
+    """SIGKILL this worker process on ``kill_on`` runs, ``after`` seconds in: once per run, or every time."""
+    if ctx.run not in kill_on:
+        return
+    marker = Path(ctx.workspace) / f"killed-{ctx.phase}-{ctx.run}"
+    if always or not marker.exists():
+        time.sleep(after)
+        marker.touch()
+        count_call(ctx.workspace, "worker-deaths", ctx.run)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class KillingScale(ScalePhase):
     """ScalePhase that kills its own worker process on ``kill_on`` runs: once, or every time."""
 
@@ -51,12 +63,20 @@ class KillingScale(ScalePhase):
         self._always = always
 
     def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
-        if ctx.run in self._kill_on:
-            marker = Path(ctx.workspace) / f"killed-{ctx.run}"
-            if self._always or not marker.exists():
-                marker.touch()
-                count_call(ctx.workspace, "worker-deaths", ctx.run)
-                os.kill(os.getpid(), signal.SIGKILL)
+        kill_worker_once(ctx, self._kill_on, always=self._always)
+        return super().run(payload, ctx)
+
+
+class KillingSum(SumPhase):
+    """SumPhase that kills its own worker process ``after`` seconds into ``kill_on`` runs, once."""
+
+    def __init__(self, kill_on: tuple[int, ...] = (), after: float = 0.0) -> None:
+        super().__init__()
+        self._kill_on = kill_on
+        self._after = after
+
+    def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        kill_worker_once(ctx, self._kill_on, after=self._after)
         return super().run(payload, ctx)
 
 

@@ -9,10 +9,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faultphases import wait_for
 
 import gyre
 from gyre.errors import ConfigError
@@ -117,6 +119,12 @@ def use_calibration(n: int, calibration: str) -> tuple[int, int, str]:
     return n, os.getpid(), calibration
 
 
+def log_start(path: str, n: int) -> int:
+    with open(path, "a") as log:
+        log.write(f"{n}\n")
+    return n
+
+
 def max_overlap(spans: list[tuple[int, float, float]]) -> int:
     """The most intervals running at one instant."""
     edges = sorted([(start, 1) for _, start, _ in spans] + [(end, -1) for _, _, end in spans])
@@ -191,6 +199,36 @@ def test_items_are_accepted_while_earlier_ones_are_processing(where: dict[str, A
         stream.put(None)
         with pytest.raises(StreamClosed, match="taken"):
             stream.get(timeout=1)
+
+
+def test_every_item_put_before_any_is_read(where: dict[str, Any], tmp_path: Path) -> None:
+    """MPipe's cookbook: put every item, then None, then read; one thread, no timeout."""
+    started = tmp_path / "started"
+    started.touch()
+    first = Stage(partial(log_start, str(started)), workers=2, name="first")
+    first.link(Stage(plus_one))
+    with Stream(first, backlog=8, **where) as stream:
+        for n in range(100):
+            stream.put(n)  # beyond the backlog the items wait in the stream's queue
+        stream.put(None)
+        assert (stream.in_progress, stream.queued) == (8, 92)
+        if is_local(where):  # the 8 admitted items run; nothing more while no result is taken
+            wait_for(lambda: len(started.read_text().split()) == 8, 30, "the backlog's 8 items")
+            time.sleep(0.3)
+        assert len(started.read_text().split()) == (8 if is_local(where) else 0)
+        values = [result.value for result in stream]
+    assert values == [n + 1 for n in range(100)]
+    assert sorted(map(int, started.read_text().split())) == list(range(100))
+
+
+def test_an_unbounded_backlog_takes_every_item_at_once(where: dict[str, Any]) -> None:
+    first = Stage(plus_one, workers=2)
+    with Stream(first, backlog=None, **where) as stream:
+        for n in range(300):
+            stream.put(n)
+        assert (stream.in_progress, stream.queued) == (300, 0)
+        stream.put(None)
+        assert [result.value for result in stream] == [n + 1 for n in range(300)]
 
 
 def test_stop_signal_drains_everything_in_order(where: dict[str, Any]) -> None:
@@ -278,7 +316,7 @@ def test_backpressure_bounds_items_in_flight_with_a_producer_thread(where: dict[
             nonlocal put_done
             try:
                 for n in range(30):
-                    stream.put(n, timeout=30)
+                    stream.put(n, wait=True)
                     put_done += 1
                 stream.put(None)
             except BaseException as exc:  # noqa: BLE001 - reported to the test thread

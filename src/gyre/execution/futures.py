@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,13 @@ class FuturesEngine(Engine):
     Tasks submitted together (a window refill: whole run chains) go to the scheduler as
     one graph, with one update message and per-key priorities, instead of one message
     per task; finished tasks are taken in batches, with one gather per batch.
+
+    A task that depends on earlier ones is sent once their results are here, with those
+    results as its arguments. The driver fetches every result anyway, and a task's result
+    is small (an outcome: its artifacts are on disk). Dask recomputes a lost result that a
+    pending task still needs; with the value sent along, no pending task needs one that
+    lives only in a worker's memory, so a worker that dies costs only the task it was
+    running, never its run's finished upstream phases.
     """
 
     def __init__(self, client: Client) -> None:
@@ -41,35 +49,37 @@ class FuturesEngine(Engine):
         # finished tasks are taken in batches, their results fetched with one gather per
         # batch: one driver wake-up and one round trip per batch, not per task
         self._pending = as_completed()
-        self._graph: dict[str, tuple[Any, ...]] = {}
+        self._graph: dict[str, tuple[Callable[..., Any], list[Any]]] = {}  # ready to send
         self._priority: dict[str, int] = {}
         self._futures: dict[str, Any] = {}
+        self._waiting: dict[str, _Waiting] = {}  # submitted, some dependency not finished yet
+        self._dependents: dict[str, list[str]] = {}  # key → the waiting tasks that need it
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str, priority: int = 0) -> Any:
-        self._graph[key] = (fn, *args)
+        missing: set[str] = {arg for arg in args if isinstance(arg, _Ref)}
+        for dependency in missing:
+            if dependency not in self._futures and dependency not in self._graph and dependency not in self._waiting:
+                raise ValueError(f"task {key!r} depends on {dependency!r}, which is not submitted or already taken")
+            self._dependents.setdefault(dependency, []).append(key)
         self._priority[key] = priority
+        if missing:
+            self._waiting[key] = _Waiting(fn, list(args), missing)
+        else:
+            self._graph[key] = (fn, list(args))
         return _Ref(key)
 
     def flush(self) -> None:
-        """Send what was submitted since the last flush to the scheduler, as one graph."""
+        """Send the tasks whose dependencies are all finished to the scheduler, as one graph."""
         assert self.client is not None
         if not self._graph:
             return
         graph, self._graph = self._graph, {}
-        priority, self._priority = self._priority, {}
-        for key, task in list(graph.items()):
-            # a dependency sent in an earlier flush is passed as its future
-            if any(isinstance(a, _Ref) and a not in graph for a in task[1:]):
-                del graph[key]
-                args = [self._futures[a] if isinstance(a, _Ref) and a in self._futures else a for a in task[1:]]
-                future = self.client.submit(task[0], *args, key=key, priority=priority[key], pure=False)
-                self._track(key, future)
-        if graph:
-            futures = self.client.get(
-                _expression(graph), list(graph), sync=False, priority=partial(_priority_of, priority), fifo_timeout=0
-            )
-            for key, future in zip(graph, futures):
-                self._track(key, future)
+        priority = {key: self._priority.pop(key) for key in graph}
+        futures = self.client.get(
+            _expression(graph), list(graph), sync=False, priority=partial(_priority_of, priority), fifo_timeout=0
+        )
+        for key, future in zip(graph, futures):
+            self._track(key, future)
 
     def completed(self) -> Iterator[Completed]:
         while True:
@@ -78,28 +88,48 @@ class FuturesEngine(Engine):
                 return
             for batch in self._pending.batches():
                 yield from self._collect(batch)
-                self.flush()  # what the driver submitted while handling this batch
+                self.flush()  # what the driver submitted, and what became ready, meanwhile
 
     def _collect(self, batch: list[Any]) -> Iterator[Completed]:
         finished = [f for f in batch if f.status == "finished"]
         values = dict(zip((f.key for f in finished), self._gather(finished)))
         for future in batch:
             self._futures.pop(future.key, None)
-            value = values.get(future.key, _NOT_FINISHED)
-            if isinstance(value, _Lost):
-                yield Completed(future.key, error=value.error)
-            elif value is not _NOT_FINISHED:
-                yield Completed(future.key, value=value)
-            else:
-                try:
-                    error = future.exception()
-                except (asyncio.CancelledError, concurrent.futures.CancelledError):
-                    yield Completed(future.key, cancelled=True)
-                    continue
-                if error is None:  # its result was lost with a dead worker and has been recomputed
-                    yield Completed(future.key, value=future.result())
-                    continue
-                yield Completed(future.key, error=_in_gyre_terms(error))
+            completed = self._completed(future, values.get(future.key, _NOT_FINISHED))
+            yield completed
+            yield from self._release(completed)
+
+    def _completed(self, future: Any, value: Any) -> Completed:
+        if isinstance(value, _Lost):
+            return Completed(future.key, error=value.error)
+        if value is not _NOT_FINISHED:
+            return Completed(future.key, value=value)
+        try:
+            error = future.exception()
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            return Completed(future.key, cancelled=True)
+        if error is None:  # its result was lost with a dead worker and has been recomputed
+            return Completed(future.key, value=future.result())
+        return Completed(future.key, error=_in_gyre_terms(error))
+
+    def _release(self, completed: Completed) -> Iterator[Completed]:
+        """Pass a finished task's value to the tasks waiting on it; an error ends them too."""
+        for key in self._dependents.pop(completed.key, []):
+            waiting = self._waiting.get(key)
+            if waiting is None:
+                continue
+            if completed.error is not None or completed.cancelled:  # as dask does: a dependency's end is the task's
+                del self._waiting[key]
+                self._priority.pop(key, None)
+                failed = Completed(key, error=completed.error, cancelled=completed.cancelled)
+                yield failed
+                yield from self._release(failed)
+                continue
+            waiting.args = [_resolve(arg, completed) for arg in waiting.args]
+            waiting.missing.discard(completed.key)
+            if not waiting.missing:
+                del self._waiting[key]
+                self._graph[key] = (waiting.fn, waiting.args)
 
     def run_everywhere(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self.client is not None
@@ -114,6 +144,8 @@ class FuturesEngine(Engine):
         assert self.client is not None
         self._graph.clear()
         self._priority.clear()
+        self._waiting.clear()
+        self._dependents.clear()
         futures = list(self._pending.futures)
         self._pending.clear()
         self._futures.clear()
@@ -134,17 +166,26 @@ class FuturesEngine(Engine):
         self._pending.add(future)
 
 
-def _expression(graph: dict[str, tuple[Any, ...]]) -> Any:
+def _expression(graph: dict[str, tuple[Callable[..., Any], list[Any]]]) -> Any:
     """The graph as dask's low-level graph expression, named by a random token.
 
-    Naming it ourselves, as ``Client.submit`` does, spares dask a deterministic hash of
-    every task (phases included) on each flush; the keys are unique per job anyway.
+    Every argument is a value (dependencies are resolved before a task is sent), passed as
+    is: wrapped in dask's task objects, no argument is taken for a key or a nested task.
+    Naming the graph ourselves, as ``Client.submit`` does, spares dask a deterministic hash
+    of every task (phases included) on each flush; the keys are unique per job anyway.
     """
     try:
         from dask._expr import LLGExpr
-    except ImportError:  # pragma: no cover - an older or newer dask: let it hash the graph
-        return graph
-    return LLGExpr(graph, _determ_token=uuid.uuid4().hex)
+        from dask._task_spec import Task
+    except ImportError:  # pragma: no cover - an older dask: legacy tuples, hashed by dask
+        return {key: (fn, *args) for key, (fn, args) in graph.items()}
+    tasks = {key: Task(key, fn, *args) for key, (fn, args) in graph.items()}
+    return LLGExpr(tasks, _determ_token=uuid.uuid4().hex)
+
+
+def _resolve(arg: Any, completed: Completed) -> Any:
+    """``completed``'s value if ``arg`` is its handle, else ``arg``."""
+    return completed.value if isinstance(arg, _Ref) and arg == completed.key else arg
 
 
 def _priority_of(priorities: dict[str, int], key: Any) -> int:
@@ -168,6 +209,15 @@ def _in_gyre_terms(error: BaseException) -> BaseException:
         lost.__cause__ = error
         return lost
     return error
+
+
+@dataclass
+class _Waiting:
+    """A submitted task some of whose dependencies have not finished: their keys, in ``missing``."""
+
+    fn: Callable[..., Any]
+    args: list[Any]
+    missing: set[str]
 
 
 class _Lost:

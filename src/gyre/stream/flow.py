@@ -65,13 +65,15 @@ class _Lane:
 class Flow:
     """Routes items between the stages of a tree rooted at ``first``; bounded by ``backlog`` items.
 
-    An input item counts towards the backlog from ``accept`` until all it led to has been
-    taken (or dropped); each copy of it anywhere in the tree holds one token.
+    An input item counts towards the backlog from the moment it enters the first stage
+    until all it led to has been taken (or dropped); each copy of it anywhere in the tree
+    holds one token. Items accepted while the backlog is full wait in the input queue, in
+    this process, and enter one by one as earlier items are taken. ``backlog=None``: no bound.
     """
 
-    def __init__(self, first: Stage, *, backlog: int, fail_fast: bool) -> None:
-        if backlog < 1:
-            raise ConfigError(f"backlog must be at least 1 item, got {backlog}")
+    def __init__(self, first: Stage, *, backlog: int | None, fail_fast: bool) -> None:
+        if backlog is not None and backlog < 1:
+            raise ConfigError(f"backlog must be at least 1 item (or None: unbounded), got {backlog}")
         stages = list(first.walk())
         names = [stage.name for stage in stages]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -94,29 +96,45 @@ class Flow:
         self.accepted = 0
         self.ended = False
         self._tokens: dict[int, int] = {}
+        self._queued: deque[tuple[int, Any]] = deque()  # accepted, waiting for room in the backlog
 
     @property
     def has_room(self) -> bool:
-        """Whether another item can be accepted without exceeding the backlog."""
-        return len(self._tokens) < self.backlog
+        """Whether another item would enter the stages at once, within the backlog."""
+        return not self._queued and self._below_backlog()
 
     @property
     def finished(self) -> bool:
         """The stop signal was given and everything before it has been taken."""
-        return self.ended and not self._tokens
+        return self.ended and not self._tokens and not self._queued
 
     @property
     def in_progress(self) -> int:
-        """How many input items are accepted and not yet fully taken."""
+        """How many input items are in the stages (or their results untaken): at most ``backlog``."""
         return len(self._tokens)
 
+    @property
+    def queued(self) -> int:
+        """How many accepted items wait for room in the backlog before entering the first stage."""
+        return len(self._queued)
+
     def accept(self, value: Any) -> int:
-        """Queue a new input item at the first stage; returns its index."""
+        """Take a new input item: into the first stage if the backlog has room, else into the queue."""
         index = self.accepted
         self.accepted += 1
-        self._tokens[index] = 0
-        self._send(0, index, value)
+        self._queued.append((index, value))
+        self._admit()
         return index
+
+    def _below_backlog(self) -> bool:
+        return self.backlog is None or len(self._tokens) < self.backlog
+
+    def _admit(self) -> None:
+        """Move queued items into the first stage while the backlog has room."""
+        while self._queued and self._below_backlog():
+            index, value = self._queued.popleft()
+            self._tokens[index] = 0
+            self._send(0, index, value)
 
     def ready(self, limit: int | None = None) -> list[Task]:
         """Tasks to start now (deepest stages first), each stage staying within its workers."""
@@ -179,3 +197,4 @@ class Flow:
         self._tokens[index] -= 1
         if not self._tokens[index]:
             del self._tokens[index]
+            self._admit()

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 class Stream:
     """A running flow of items through the stages linked from ``first``.
 
-    Feed it with ``put(item)`` (from any thread, while earlier items are processing), end the
-    input with ``put(None)``, and take results with ``get()`` or by iterating: iteration stops
+    Feed it with ``put(item)`` (from any thread, while earlier items are processing, or every
+    item before reading any), end the input with ``put(None)``, and take results with
+    ``get()`` or by iterating: iteration stops
     once everything put before the stop signal has been delivered. ``close()`` (or leaving a
     ``with`` block) stops the work and releases the workers.
 
@@ -40,7 +41,9 @@ class Stream:
         Where the stages run, as for ``start_pipeline``: ``"sync"`` runs them in the thread
         that calls ``get()``; by default a local cluster of ``n_procs`` worker processes.
     backlog
-        The most input items accepted and not yet delivered; ``put`` waits while it is reached.
+        The most input items in the stages at once, counting results not yet taken: beyond
+        it, items put wait in the stream's queue until results are taken (``put(wait=True)``
+        waits instead). ``None``: no bound (each stage still runs at most ``workers`` items).
     fail_fast
         ``False``: an item that fails in a stage is delivered as a result with its ``error``.
         ``True``: the first failure stops the stream and ``get()``/``put()`` raise
@@ -54,7 +57,7 @@ class Stream:
         cluster: ExecutionModel | str | None = None,
         n_procs: int = 1,
         client: Client | None = None,
-        backlog: int = 64,
+        backlog: int | None = 64,
         fail_fast: bool = False,
     ) -> None:
         self._flow = Flow(first, backlog=backlog, fail_fast=fail_fast)
@@ -74,15 +77,25 @@ class Stream:
 
     @property
     def in_progress(self) -> int:
-        """How many input items are accepted and not yet delivered (at most ``backlog``)."""
+        """How many input items are in the stages or have results not yet taken (at most ``backlog``)."""
         with self._lock:
             return self._flow.in_progress
 
-    def put(self, item: Any, *, timeout: float | None = None) -> None:
+    @property
+    def queued(self) -> int:
+        """How many items were put and wait for room in the backlog to enter the first stage."""
+        with self._lock:
+            return self._flow.queued
+
+    def put(self, item: Any, *, wait: bool = False, timeout: float | None = None) -> None:
         """Add ``item`` to the stream; ``None`` is the stop signal (no more items).
 
-        Waits while the backlog is full: at most ``timeout`` seconds, then raises
-        :class:`StreamFull`. Raises :class:`StreamClosed` after the stop signal or ``close()``.
+        Never waits by default: while the backlog is full the item is queued in this process
+        (not sent to the workers) and enters the first stage as results are taken, so
+        putting every item, then ``None``, then reading the results works in one thread.
+        ``wait=True`` (or a ``timeout``) waits for room instead, which bounds a producer
+        thread's memory: at most ``timeout`` seconds, then :class:`StreamFull`. Raises
+        :class:`StreamClosed` after the stop signal or ``close()``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
@@ -93,13 +106,13 @@ class Stream:
                 self._flow.ended = True
                 self._lock.notify_all()
                 return
-            while not self._flow.has_room:
+            while (wait or timeout is not None) and not self._flow.has_room:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise StreamFull(
                         f"the backlog of {self._flow.backlog} items stayed full for {timeout:g} s: "
                         "take results (get() or iteration, e.g. in another thread) while putting, "
-                        "or use Stream.map(items), or a larger backlog=..."
+                        "or put without waiting, or use Stream.map(items), or a larger backlog=..."
                     )
                 self._lock.wait(remaining)
                 self._raise_if_broken()
@@ -164,9 +177,12 @@ class Stream:
         with self._lock:
             while True:
                 self._raise_if_broken()
+                queued = self._flow.queued
                 result = self._flow.take()
                 if result is not None:
                     self._lock.notify_all()  # room for put()
+                    if self._flow.queued < queued:  # a queued item entered the first stage
+                        self._driver.wake()
                     return result
                 if self._flow.finished:
                     return None
