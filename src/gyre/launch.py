@@ -14,6 +14,7 @@ from .adaptive.host import AdaptiveHost, AdaptiveLimits, split_outcomes
 from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
+from .execution.launcher import refuse_launched_copies
 from .execution.sync import SyncEngine
 from .job.chains import compile_chains
 from .job.interrupt import fill_unfinished, stop_on_signals
@@ -103,6 +104,7 @@ def start_pipeline(
     limits = AdaptiveLimits(max_generations=max_generations, max_children=max_children)
     strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
     model = resolve_model(cluster, n_procs=n_procs, client=client)
+    refuse_launched_copies(model, entry="start_pipeline")
     with ExitStack() as stack:
         engine_source: Engine | Callable[[], Engine]
         if model.splits_processes:

@@ -67,6 +67,9 @@ class ExecutionModel(ABC):
     #: ``True`` when every process of the job runs the caller's code (MPI ranks): only the
     #: driver's comes out of :meth:`open`, so the workspace is prepared after opening, by it
     splits_processes: bool = False
+    #: ``True`` when the job runs in this process or in a cluster that ``open()`` starts for it
+    #: alone: under a launcher of N ranks every rank would then run its own copy of the job
+    one_job_per_process: bool = False
     #: the host of each process of the job, when the model knows them (rank order for MPI)
     hosts: Sequence[str] = ()
 

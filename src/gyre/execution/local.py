@@ -35,6 +35,7 @@ class LocalModel(ExecutionModel):
     """
 
     name = "local"
+    one_job_per_process = True
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
+from .launcher import launched_rank
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -53,9 +54,6 @@ log = logging.getLogger(__name__)
 SCHEDULER_RANK = 0
 DRIVER_RANK = 1
 MIN_WORLD_SIZE = 3
-
-# what MPI launchers put into each rank's environment: the world size
-_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 # MPI is initialised once per process and the other ranks leave after the first cluster:
 # remember the processes (by pid) that have used their world, so a second open() fails clearly.
@@ -406,11 +404,8 @@ def _abort(comm: Any) -> NoReturn:
 
 def launched_by_mpiexec() -> bool:
     """Whether this process is one rank of several started by an MPI launcher (mpiexec, srun)."""
-    for variable in _LAUNCHER_SIZE_VARIABLES:
-        value = os.environ.get(variable, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    return False
+    launched = launched_rank()
+    return launched is not None and launched.size > 1
 
 
 def install_abort_on_error() -> None:

@@ -66,6 +66,7 @@ class SyncModel(ExecutionModel):
     """
 
     name = "sync"
+    one_job_per_process = True
 
     def __init__(self, *, raise_errors: bool = True) -> None:
         self.raise_errors = raise_errors
