@@ -26,7 +26,7 @@ from .job.submit import Driver
 from .pipeline import Pipeline
 from .report.html import write_html_report
 from .report.model import PipelineReport, now
-from .runs import discover_runs
+from .runs import discover_runs, format_runs
 from .watch.board import RunBoard
 from .watch.live import Watch, performance_report_path
 from .watch.terminal import TerminalDisplay
@@ -105,6 +105,7 @@ def start_pipeline(
     strategy = adaptive if adaptive is not None else getattr(pipeline, "adaptive", None)
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     refuse_launched_copies(model, entry="start_pipeline")
+    model.log_directory = pipeline.workspace_path / "log"
     with ExitStack() as stack:
         engine_source: Engine | Callable[[], Engine]
         if model.splits_processes:
@@ -112,6 +113,8 @@ def start_pipeline(
             # so the workspace, assets and logs are prepared once, by the driver
             engine_source = stack.enter_context(model.open())
         else:
+            stack.enter_context(model.driver_logs())  # also while the cluster closes
+
             # the cluster starts only once validation, assets and the resume plan say it is needed
             def engine_source() -> Engine:
                 return stack.enter_context(model.open())
@@ -172,7 +175,12 @@ def _run(
         sweep_temporaries(p.artifact_dir(pipeline.workspace_path) for p in pipeline.phases)
         token = secrets.token_hex(4)
         started = now()
-        display = TerminalDisplay([p.name for p in pipeline.phases], len(selection.found), enabled=not disable_display)
+        display = TerminalDisplay(
+            [p.name for p in pipeline.phases],
+            len(selection.found),
+            enabled=not disable_display,
+            title=f"{pipeline.name}, runs {format_runs(selection.runs)}",
+        )
         plan = plan_resume(
             pipeline, selection, seed=seed, manifest=manifest, force=resume.force,
             force_phases=resume.force_phases, policy=resume.policy,
@@ -261,10 +269,11 @@ def _run(
             interrupted=interrupted is not None,
             notes=tuple(plan.notes()),
         )
-        path = report.write()
-        log.info("%s; report written to %s and %s", report.summary(), path, write_html_report(report))
+        path, html = report.write(), write_html_report(report)
+        log.info("%s; report written to %s and %s", report.summary(), path, html)
         if not disable_display:
             print(report.render(), flush=True)
+            print(f"gyre: report written to {path} and {html}", flush=True)
         if interrupted is not None:
             interrupted.report = report
             raise interrupted

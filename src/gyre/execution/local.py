@@ -94,6 +94,9 @@ class LocalModel(ExecutionModel):
         try:
             with Client(cluster) as client:
                 client.wait_for_workers(self.n_procs, timeout=120)
+                from .interrupts import IgnoreInterrupts
+
+                client.register_plugin(IgnoreInterrupts())
                 if self.tuned:
                     from .pinning import CorePinning
 

@@ -33,8 +33,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -42,6 +42,7 @@ from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
 from .launcher import launched_rank
+from .logs import route_dask_logs
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -189,13 +190,29 @@ class MPIModel(ExecutionModel):
             )
         _USED_BY_PIDS.add(os.getpid())
         self.hosts = list(comm.allgather(socket.gethostname()))
+        role = "driver" if rank == DRIVER_RANK else "scheduler" if rank == SCHEDULER_RANK else "worker"
+        undo_logs = self._route_logs(rank, role)
         if rank == DRIVER_RANK:
-            with self._drive(comm) as engine:
-                yield engine
+            try:
+                with self._drive(comm) as engine:
+                    yield engine
+            finally:
+                undo_logs()
         else:
             self._serve(comm)
             comm.Ibarrier().Wait()
             sys.exit(0)
+
+    def driver_logs(self) -> AbstractContextManager[Any]:
+        """Nothing here: every rank routes its own records when the model opens (``dask-rank<N>-<role>.log``)."""
+        return nullcontext()
+
+    def _route_logs(self, rank: int, role: str) -> Callable[[], None]:
+        """distributed's records of this rank to ``log_directory/dask-rank<N>-<role>.log``; warnings also to stderr."""
+        if self.log_directory is None:
+            return lambda: None
+        path = Path(self.log_directory) / f"dask-rank{rank}-{role}.log"
+        return route_dask_logs(path, tag=f"rank {rank} ({role})")
 
     def _initialize(self, comm: Any) -> bool:
         from dask_mpi import initialize
