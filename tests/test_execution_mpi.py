@@ -180,6 +180,7 @@ def test_the_gyre_page_is_served_by_rank_zero_and_announced_with_its_host(tmp_pa
 @pytest.mark.slow
 def test_sigterm_to_mpiexec_ends_the_job_cleanly_with_143(tmp_path):
     from faultphases import gyre_env, pipeline_module, wait_for
+    from joblog import noise, story
     from toyphases import make_run_files
 
     from gyre import Manifest
@@ -203,8 +204,11 @@ def test_sigterm_to_mpiexec_ends_the_job_cleanly_with_143(tmp_path):
     assert not (workspace / ".gyre" / "lock.json").exists()
     done = {(r["phase"], r["run"]) for r in report["records"] if r["status"] == "done"}
     assert done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
+    assert not noise(text), text  # no distributed INFO line and no traceback, on the way out either
     again = subprocess.run([*command, "--mpi"], env=gyre_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
+    assert not noise(again.stdout + again.stderr), again.stdout + again.stderr
+    assert [len(lines) for lines in story(again.stdout).values()] == [1, 1, 1, 1, 1, 1], again.stdout
     resumed = json.loads((workspace / "report.json").read_text())
     cached = {(r["phase"], r["run"]) for r in resumed["records"] if r["status"] == "cached"}
     assert done <= cached, "finished work was recomputed"
