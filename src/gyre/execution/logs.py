@@ -61,15 +61,16 @@ class QuietWhileClosing(logging.Filter):
 
 
 def _closing() -> bool:
-    """Whether a scheduler, worker, nanny or client of this process is closing or closed."""
+    """Whether a scheduler, worker, nanny or client of this process is shutting down now."""
     from distributed import Client, Nanny, Scheduler, Worker
     from distributed.core import Status
 
-    ending = {Status.closing, Status.closing_gracefully, Status.closed, Status.stopping, Status.stopped}
+    # in progress only: a cluster closed earlier in this process (a notebook's last job) says nothing
+    ending = {Status.closing, Status.closing_gracefully, Status.stopping}
     for kind in (Scheduler, Worker, Nanny):
         if any(server.status in ending for server in list(kind._instances)):
             return True
-    return any(client.status in ("closing", "closed") for client in list(Client._instances))
+    return any(client.status == "closing" for client in list(Client._instances))
 
 
 def route_dask_logs(path: Path, *, tag: str | None = None) -> Callable[[], None]:
