@@ -139,7 +139,7 @@ LAUNCHERS = {
 }
 #: the walltime signal for each: to the batch shell (mpiexec, exec'ed, passes it on), or to the
 #: tasks (srun answers a SIGTERM of its own by killing its tasks: it must not get it)
-WALLTIME_SIGNAL = {"mpiexec": "--signal=B:TERM@50", "srun": "--signal=TERM@50"}
+WALLTIME_SIGNAL = {"mpiexec": "--signal=B:TERM@20", "srun": "--signal=TERM@20"}
 
 
 def _slow_job(slurm, tmp_path: Path, launcher: str, *, runs: int, delay: float) -> tuple[Path, Path]:
@@ -223,10 +223,11 @@ def _check_resumed(slurm, script: Path, workspace: Path, done: set[tuple[str, in
 @pytest.mark.parametrize("launcher", list(LAUNCHERS))
 @pytest.mark.parametrize("stop", ["walltime", "scancel"])
 def test_walltime_and_scancel_stop_an_mpi_job_cleanly_and_it_resumes(slurm, tmp_path, capsys, stop, launcher):
-    """``--time=1`` and the walltime signal 50 s before the limit, or a plain ``scancel``; then the same job again.
+    """``--time=1`` and the walltime signal 20 s before the limit, or a plain ``scancel``; then the same job again.
 
-    slurmctld checks the time limits every 30 s: the walltime signal comes 10 to 40 s into the
-    job, so its pipeline lasts longer than that. One MPI job at a time: two of them side by side
+    slurmctld looks at the time limits every 30 s and sends the signal at the first look after
+    30 s before it is due: here 10 to 40 s into the job (its pipeline lasts longer), late enough
+    for the ranks to be up (a signal due 10 s in came 2 s after the start, before Python was). One MPI job at a time: two of them side by side
     on this one node can fail in ``MPI_Init`` ("Message truncated") under srun.
     """
     from gyre import Manifest
