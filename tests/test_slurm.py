@@ -227,8 +227,9 @@ def test_walltime_and_scancel_stop_an_mpi_job_cleanly_and_it_resumes(slurm, tmp_
 
     slurmctld looks at the time limits every 30 s and sends the signal at the first look after
     30 s before it is due: here 10 to 40 s into the job (its pipeline lasts longer), late enough
-    for the ranks to be up (a signal due 10 s in came 2 s after the start, before Python was). One MPI job at a time: two of them side by side
-    on this one node can fail in ``MPI_Init`` ("Message truncated") under srun.
+    for the ranks to be up (a signal due 10 s in came 2 s after the start, before Python was).
+    One MPI job at a time: two of them side by side on this one node can fail in ``MPI_Init``
+    ("Message truncated") under srun.
     """
     from gyre import Manifest
 
@@ -246,3 +247,18 @@ def test_walltime_and_scancel_stop_an_mpi_job_cleanly_and_it_resumes(slurm, tmp_
         print(f"\n{stop} under {launcher}: {seconds:.1f} s from the driver's SIGTERM to the job's end")
     assert seconds < 10, f"{seconds:.1f} s from SIGTERM to the job's end"
     _check_resumed(slurm, script, workspace, done, *options)
+
+
+def test_a_job_without_mpi_under_plain_srun_stops_with_one_message(slurm, tmp_path):
+    """``srun -n 2`` without an MPI plugin: only Slurm's step variables say there are two ranks."""
+    from toyphases import make_run_files
+
+    make_run_files(tmp_path / "runs", [1, 2])
+    script = Path(__file__).parent / "mpi_scripts" / "wrong_launch.py"
+    done = slurm.run(
+        ["srun", "-n", "2", sys.executable, str(script), "pipeline", str(tmp_path), "local"], check=False, timeout=120
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "COPY" not in output, output
+    assert output.count('cluster="mpi"') == 1 and "(Slurm: SLURM_STEP_NUM_TASKS=2)" in output, output
+    assert not (tmp_path / "ws").exists()
