@@ -128,7 +128,7 @@ class TerminalDisplay:
         elapsed = time.monotonic() - self._started
         eta = self.eta()
         text = f"gyre [{elapsed:7.1f} s] " + " | ".join(parts)
-        if eta is not None:
+        if eta is not None and eta > 0:  # none on the last line, when everything has finished
             text += f" | ETA {_duration(eta)}"
         if running:
             more = f" +{n_running - len(running)}" if n_running > len(running) else ""
