@@ -106,14 +106,22 @@ class LostArtifact(SumPhase):
         return result
 
 
-def pipeline_module(directory: Path, workspace: Path, runs: Path, *, delay: float, seed: int = 5) -> Path:
-    """A pipeline file for ``gyre run``: scale → a slow sum → stat, over ``runs``, into ``workspace``."""
+def pipeline_module(
+    directory: Path, workspace: Path, runs: Path, *, delay: float, seed: int = 5, delay_variable: str | None = None
+) -> Path:
+    """A pipeline file for ``gyre run``: scale → a slow sum → stat, over ``runs``, into ``workspace``.
+
+    With ``delay_variable``, that environment variable (when set) overrides ``delay``; the
+    delay is no part of the fingerprint, so a job may resume faster than it began.
+    """
     path = directory / "slow_pipeline.py"
+    value = f"float(os.environ.get({delay_variable!r}, {delay}))" if delay_variable else repr(delay)
     path.write_text(
+        "import os\n"
         "import gyre\n"
         "from faultphases import SlowSum\n"
         "from toyphases import ScalePhase, StatPhase\n"
-        f"pipeline = gyre.Pipeline([ScalePhase(), SlowSum({delay}), StatPhase()], [True] * 3, {str(workspace)!r}, "
+        f"pipeline = gyre.Pipeline([ScalePhase(), SlowSum({value}), StatPhase()], [True] * 3, {str(workspace)!r}, "
         f"{str(runs)!r}, seed={seed})\n"
     )
     return path

@@ -73,3 +73,31 @@ def test_scheduler_address_nobody_listens_on():
     model = SchedulerModel(address="tcp://127.0.0.1:9", timeout=2)
     with pytest.raises(ClusterError, match="could not connect"), model.open():
         pass
+
+
+def test_distributed_records_go_to_the_file_and_only_warnings_to_stderr_one_line_each(tmp_path, capfd):
+    import logging
+
+    from gyre.execution.logs import route_dask_logs
+
+    logger = logging.getLogger("distributed.worker")
+    before = [list(logging.getLogger(n).handlers) for n in ("distributed", "distributed.client")]
+    path = tmp_path / "log" / "dask-rank2-worker.log"
+    undo = route_dask_logs(path, tag="rank 2 (worker)")
+    try:
+        assert route_dask_logs(tmp_path / "other.log") is not None and not (tmp_path / "other.log").exists()
+        logger.info("Start worker at: tcp://127.0.0.1:1")
+        try:
+            raise ConnectionError("heartbeat to the scheduler failed")
+        except ConnectionError:
+            logger.exception("Failed to communicate with scheduler")
+    finally:
+        undo()
+    err = capfd.readouterr().err
+    assert err.splitlines() == [
+        "rank 2 (worker): ERROR distributed.worker: Failed to communicate with scheduler "
+        f"(ConnectionError: heartbeat to the scheduler failed) [details in {path}]"
+    ]
+    text = path.read_text()
+    assert "INFO distributed.worker: Start worker at" in text and "Traceback" in text
+    assert [list(logging.getLogger(n).handlers) for n in ("distributed", "distributed.client")] == before

@@ -180,6 +180,7 @@ def test_the_gyre_page_is_served_by_rank_zero_and_announced_with_its_host(tmp_pa
 @pytest.mark.slow
 def test_sigterm_to_mpiexec_ends_the_job_cleanly_with_143(tmp_path):
     from faultphases import gyre_env, pipeline_module, wait_for
+    from joblog import noise, story
     from toyphases import make_run_files
 
     from gyre import Manifest
@@ -203,8 +204,38 @@ def test_sigterm_to_mpiexec_ends_the_job_cleanly_with_143(tmp_path):
     assert not (workspace / ".gyre" / "lock.json").exists()
     done = {(r["phase"], r["run"]) for r in report["records"] if r["status"] == "done"}
     assert done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
+    assert not noise(text), text  # no distributed INFO line and no traceback, on the way out either
     again = subprocess.run([*command, "--mpi"], env=gyre_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
+    assert not noise(again.stdout + again.stderr), again.stdout + again.stderr
+    assert [len(lines) for lines in story(again.stdout).values()] == [1, 1, 1, 1, 1, 1], again.stdout
     resumed = json.loads((workspace / "report.json").read_text())
     cached = {(r["phase"], r["run"]) for r in resumed["records"] if r["status"] == "cached"}
     assert done <= cached, "finished work was recomputed"
+
+
+@pytest.mark.parametrize(("what", "cluster"), [("pipeline", "local"), ("workflow", "sync"), ("stream", "local")])
+def test_a_job_without_cluster_mpi_under_mpiexec_stops_with_one_message(tmp_path, what, cluster):
+    from toyphases import make_run_files
+
+    make_run_files(tmp_path / "runs", [1, 2])
+    status, out, err, _ = mpiexec(2, "wrong_launch.py", what, str(tmp_path), cluster)
+    assert status != 0, out + err
+    assert "COPY" not in out, out + err
+    assert err.count('cluster="mpi"') == 1 and "on 2 ranks of an MPI launcher (PMI: PMI_SIZE=2)" in err, err
+    assert "--mpi" in err
+    assert not (tmp_path / "ws").exists() and not list((tmp_path / "cache").glob("**/*.pkl")), "a copy ran"
+
+
+def test_the_launcher_is_read_from_the_environment():
+    from gyre.execution.launcher import LaunchedRank, launched_rank
+
+    assert launched_rank({}) is None
+    assert launched_rank({"PMI_RANK": "1", "PMI_SIZE": "4"}) == LaunchedRank("PMI", 1, 4, "PMI_SIZE")
+    assert launched_rank({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"}).size == 2
+    step = {"SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "4"}
+    assert launched_rank(step) == LaunchedRank("Slurm", 3, 4, "SLURM_STEP_NUM_TASKS")
+    # a batch script is no step: SLURM_NTASKS of the allocation, no step variables
+    assert launched_rank({"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"}) is None
+    # mpiexec inside a job starts its ranks through srun: the PMI variables say what the rank is
+    assert launched_rank({**step, "SLURM_STEP_NUM_TASKS": "1", "PMI_RANK": "2", "PMI_SIZE": "4"}).rank == 2

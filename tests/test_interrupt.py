@@ -116,3 +116,32 @@ def test_signal_in_process_writes_the_report_and_raises(tmp_path, run_dir):
     assert again.ok
     assert sorted(calls(tmp_path / "ws", "scale")) == [1, 2, 3, 5, 6]
     assert sorted(calls(tmp_path / "ws", "stat")) == [1, 2, 3, 5, 6]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_cluster_tells_the_story_without_tracebacks(tmp_path, reference):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it: the driver and its workers."""
+    from joblog import noise, story
+
+    runs, _ = reference
+    workspace = tmp_path / "ws"
+    module = pipeline_module(tmp_path, workspace, runs, delay=0.4)
+    command = [sys.executable, "-m", "gyre.cli", "run", f"{module}:pipeline", f"--runs=1-{RUNS}", "--procs", "2"]
+    job = subprocess.Popen(
+        command, env=gyre_env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for(lambda: len(list(Manifest(workspace).records("stat"))) >= 3, 90, "three finished runs")
+        os.killpg(job.pid, signal.SIGINT)
+        out, _ = job.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 130, out
+    assert not noise(out), out
+    told = story(out)
+    assert [len(told[k]) for k in ("header", "summary", "report")] == [1, 1, 1], out
+    assert "gyre: interrupted by SIGINT" in out and "KeyboardInterrupt" not in out, out
+    assert json.loads((workspace / "report.json").read_text())["interrupted"] is True
+    logs = {p.name for p in (workspace / "log").iterdir()}
+    assert "dask-driver.log" in logs and any(name.startswith("dask-worker-") for name in logs), logs

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from faultphases import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -46,7 +49,7 @@ def _report(analysis: Path) -> dict:
 
 
 @pytest.mark.parametrize("template", ["slurm_mpi.sbatch", "slurm_scheduler_file.sbatch"])
-def test_the_init_templates_run_as_written(slurm, tmp_path, template):
+def test_the_init_templates_run_as_written(slurm, tmp_path, template, capsys):
     analysis = _init_analysis(tmp_path)
     script = analysis / template
     text = script.read_text()
@@ -69,6 +72,23 @@ def test_the_init_templates_run_as_written(slurm, tmp_path, template):
     assert "my-analysis: 10/10 runs complete" in text, text
     assert not list(elsewhere.iterdir()), "the job wrote into the directory sbatch was called from"
     assert not list(analysis.glob("scheduler-*.json")), "the per-job scheduler file is left behind"
+    if template == "slurm_mpi.sbatch":
+        _check_the_story(text, analysis / "workspace")
+        with capsys.disabled():
+            print(f"\n--- the job log of {template} ({len(text.splitlines())} lines) ---\n{text}---")
+
+
+def _check_the_story(text: str, workspace: Path) -> None:
+    """A successful MPI job's log: its story, once each, and no distributed INFO line or traceback."""
+    from joblog import noise, story
+
+    told = story(text)
+    assert [len(told[k]) for k in ("header", "dashboard", "tunnel", "summary", "report")] == [1] * 5, text
+    assert told["progress"], text
+    assert not noise(text), text
+    logs = {p.name for p in (workspace / "log").iterdir()}
+    assert {f"dask-rank{r}-{role}.log" for r, role in enumerate(["scheduler", "driver", "worker", "worker"])} <= logs
+    assert "Scheduler at:" in (workspace / "log" / "dask-rank0-scheduler.log").read_text()
 
 
 def test_the_scheduler_file_template_sets_the_quiet_worker_settings():
@@ -109,3 +129,136 @@ def test_scancel_of_an_mpi_job_writes_the_report(slurm, tmp_path):
     assert report["interrupted"] is True, log
     assert not (workspace / ".gyre" / "lock.json").exists()
     assert "second SIGTERM" not in log, log
+
+
+#: how each launcher starts the 4 ranks in a batch script (mpiexec of the mpich wheel, or Slurm's
+#: srun through its PMI-2 plugin, which the mpich wheel's MPI speaks)
+LAUNCHERS = {
+    "mpiexec": f'"{Path(sys.executable).parent}/mpiexec" -n 4',
+    "srun": "srun --mpi=pmi2",
+}
+#: the walltime signal for each: to the batch shell (mpiexec, exec'ed, passes it on), or to the
+#: tasks (srun answers a SIGTERM of its own by killing its tasks: it must not get it)
+WALLTIME_SIGNAL = {"mpiexec": "--signal=B:TERM@20", "srun": "--signal=TERM@20"}
+
+
+def _slow_job(slurm, tmp_path: Path, launcher: str, *, runs: int, delay: float) -> tuple[Path, Path]:
+    """A batch script that runs a slow 3-phase pipeline on 4 ranks with ``launcher``; returns (script, workspace)."""
+    from faultphases import pipeline_module
+    from toyphases import make_run_files
+
+    directory = tmp_path / launcher
+    make_run_files(directory / "runs", list(range(1, runs + 1)), events=500)
+    workspace = directory / "ws"
+    module = pipeline_module(directory, workspace, directory / "runs", delay=delay, delay_variable="SLOW_SUM_DELAY")
+    script = directory / "job.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --ntasks=4\n#SBATCH --output=job-%j.out\n"
+        f'exec {LAUNCHERS[launcher]} "{sys.executable}" -m gyre.cli run {module}:pipeline --runs=1-{runs} --mpi\n'
+    )
+    return script, workspace
+
+
+def _submit(slurm, script: Path, *options: str, delay: str | None = None) -> int:
+    from faultphases import gyre_env
+
+    env = {"PYTHONPATH": gyre_env()["PYTHONPATH"], **({"SLOW_SUM_DELAY": delay} if delay is not None else {})}
+    return slurm.sbatch(script, *options, cwd=script.parent, env=env)
+
+
+def _wait_for_end(slurm, job: int, timeout: float) -> tuple[dict[str, str], float]:
+    """Poll until the job ends; returns its fields and the time (``time.time()``) its end was seen."""
+    from slurm_cluster import FINAL_STATES
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fields = slurm.job(job)
+        if fields.get("JobState") in FINAL_STATES:
+            return fields, time.time()
+        time.sleep(0.1)
+    raise AssertionError(f"job {job} did not end within {timeout:g} s: {slurm.job(job)}")
+
+
+def _signalled_at(workspace: Path) -> float:
+    """When the driver received its SIGTERM, from the timestamp of its log line (``time.time()`` scale)."""
+    for line in (workspace / "log" / "driver.log").read_text().splitlines():
+        if "received SIGTERM" in line:
+            stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.timestamp()
+    raise AssertionError(f"no 'received SIGTERM' in {workspace / 'log' / 'driver.log'}")
+
+
+def _check_interrupted(slurm, job: int, fields: dict[str, str], workspace: Path) -> set[tuple[str, int]]:
+    """The job ended with 143, its report says interrupted, the lock is gone, every done (phase, run) is recorded."""
+    from joblog import noise, story
+
+    from gyre import Manifest
+
+    log = (workspace.parent / f"job-{job}.out").read_text()
+    assert fields["ExitCode"] == "143:0", f"{fields}\n{log}"
+    report = json.loads((workspace / "report.json").read_text())
+    assert report["interrupted"] is True and (workspace / "report.html").exists(), log
+    assert not (workspace / ".gyre" / "lock.json").exists(), "the lock was left behind"
+    assert "second SIGTERM" not in log and "BAD TERMINATION" not in log, log
+    assert not noise(log), log
+    assert len(story(log)["report"]) == 1 and "interrupted by SIGTERM" in log, log
+    done = {(r["phase"], r["run"]) for r in report["records"] if r["status"] == "done"}
+    assert done, f"nothing finished before the signal:\n{log}"
+    assert done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
+    return done
+
+
+def _check_resumed(slurm, script: Path, workspace: Path, done: set[tuple[str, int]], *options: str) -> None:
+    """The same script submitted again computes none of ``done`` again (and, unless signalled too, completes)."""
+    job = _submit(slurm, script, *options, delay="0")
+    fields, _ = _wait_for_end(slurm, job, timeout=90)
+    log = (script.parent / f"job-{job}.out").read_text()
+    assert fields["ExitCode"] in ("0:0", "143:0"), f"{fields}\n{log}"
+    records = json.loads((workspace / "report.json").read_text())["records"]
+    recomputed = {(r["phase"], r["run"]) for r in records if r["status"] == "done"} & done
+    assert not recomputed, f"recomputed after the resubmission: {sorted(recomputed)}"
+    assert {(r["phase"], r["run"]) for r in records if r["status"] == "cached"} >= done
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+@pytest.mark.parametrize("stop", ["walltime", "scancel"])
+def test_walltime_and_scancel_stop_an_mpi_job_cleanly_and_it_resumes(slurm, tmp_path, capsys, stop, launcher):
+    """``--time=1`` and the walltime signal 20 s before the limit, or a plain ``scancel``; then the same job again.
+
+    slurmctld looks at the time limits every 30 s and sends the signal at the first look after
+    30 s before it is due: here 10 to 40 s into the job (its pipeline lasts longer), late enough
+    for the ranks to be up (a signal due 10 s in came 2 s after the start, before Python was).
+    One MPI job at a time: two of them side by side on this one node can fail in ``MPI_Init``
+    ("Message truncated") under srun.
+    """
+    from gyre import Manifest
+
+    options = ("--time=1", WALLTIME_SIGNAL[launcher]) if stop == "walltime" else ()
+    runs, delay = (60, 1.5) if stop == "walltime" else (14, 0.5)
+    script, workspace = _slow_job(slurm, tmp_path, launcher, runs=runs, delay=delay)
+    job = _submit(slurm, script, *options)
+    if stop == "scancel":
+        wait_for(lambda: len(list(Manifest(workspace).records("stat"))) >= 3, 90, "three finished runs")
+        slurm.run(["scancel", str(job)])
+    fields, seen = _wait_for_end(slurm, job, timeout=120)
+    done = _check_interrupted(slurm, job, fields, workspace)
+    seconds = seen - _signalled_at(workspace)
+    with capsys.disabled():
+        print(f"\n{stop} under {launcher}: {seconds:.1f} s from the driver's SIGTERM to the job's end")
+    assert seconds < 10, f"{seconds:.1f} s from SIGTERM to the job's end"
+    _check_resumed(slurm, script, workspace, done, *options)
+
+
+def test_a_job_without_mpi_under_plain_srun_stops_with_one_message(slurm, tmp_path):
+    """``srun -n 2`` without an MPI plugin: only Slurm's step variables say there are two ranks."""
+    from toyphases import make_run_files
+
+    make_run_files(tmp_path / "runs", [1, 2])
+    script = Path(__file__).parent / "mpi_scripts" / "wrong_launch.py"
+    done = slurm.run(
+        ["srun", "-n", "2", sys.executable, str(script), "pipeline", str(tmp_path), "local"], check=False, timeout=120
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "COPY" not in output, output
+    assert output.count('cluster="mpi"') == 1 and "(Slurm: SLURM_STEP_NUM_TASKS=2)" in output, output
+    assert not (tmp_path / "ws").exists()

@@ -236,3 +236,15 @@ def test_local_model_announces_once_serves_the_gyre_page_and_writes_reports(tmp_
     assert html.count('class="gyre-cell" data-run=') == 18
     assert re.findall(r'data-run="(\d+)" data-state="failed"', html) == ["3"]
     assert len(re.findall(r'data-run="3" data-state="skipped"', html)) == 2
+
+
+def test_a_run_that_has_not_reported_yet_shows_no_percentage():
+    display = TerminalDisplay(["scale"], 3, stream=io.StringIO(), interval=60)
+    display.run_progress({"phase": "scale", "run": 1, "completed": 0, "total": 100})  # its start
+    display.run_progress({"phase": "scale", "run": 2, "completed": 40, "total": 100})
+    line = display.line()
+    assert "running: scale#2 40%, scale#1" in line and "0%" not in line.replace("40%", "")
+    display.task_done(outcome("scale", 2, "done"))
+    display.task_done(outcome("scale", 1, "done"))
+    display.task_done(outcome("scale", 3, "done"))
+    assert "ETA" not in display.line()  # everything finished

@@ -18,6 +18,7 @@ from .adaptive.host import AdaptiveHost
 from .errors import PipelineInterrupted
 from .execution import ExecutionModel, resolve_model
 from .execution.base import Engine
+from .execution.launcher import refuse_launched_copies
 from .execution.sync import SyncEngine
 from .job.chains import compile_chains
 from .job.interrupt import fill_unfinished, stop_on_signals
@@ -31,9 +32,11 @@ from .pipeline import Pipeline
 from .report.job import job_report
 from .report.model import PipelineReport
 from .result import TaskOutcome
+from .runs import format_runs
 from .watch.board import RunBoard
 from .watch.live import Watch, performance_report_path
 from .watch.terminal import TerminalDisplay
+from .workspace.layout import html_report_path, log_dir, report_path
 from .workspace.lock import WorkspaceLock
 from .workspace.manifest import Manifest
 
@@ -118,11 +121,15 @@ def run_job(
     pipeline: Pipeline, run_min: int, run_max: int, model: ExecutionModel, options: JobOptions
 ) -> PipelineReport:
     """``start_pipeline`` with its options as one :class:`~gyre.job.options.JobOptions`: prepare, plan, run, report."""
+    refuse_launched_copies(model, entry="start_pipeline")
+    model.log_directory = log_dir(pipeline.workspace_path)
     with ExitStack() as cluster:  # closed last: the cluster outlives the report's writing
         # under mpiexec every rank runs this call and only the driver rank comes out of open(),
         # so the workspace, assets and logs are prepared once; otherwise the cluster starts
         # only once the plan says it is needed
         engine: Engine | None = cluster.enter_context(model.open()) if model.splits_processes else None
+        if engine is None:
+            cluster.enter_context(model.driver_logs())  # also while the cluster closes
         pipeline.create_workspace()
         with (
             driver_log(pipeline.workspace_path),
@@ -148,6 +155,8 @@ def run_job(
             )
             if options.display:
                 print(report.render(), flush=True)
+                workspace = pipeline.workspace_path
+                print(f"gyre: report written to {report_path(workspace)} and {html_report_path(workspace)}", flush=True)
             if interrupted is not None:
                 interrupted.report = report
                 raise interrupted
@@ -181,7 +190,8 @@ def _run(
         runs=selection.runs,
         missing=selection.missing,
     )
-    display = TerminalDisplay(names, len(selection.found), enabled=options.display)
+    title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
+    display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
     watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -71,8 +72,14 @@ class ExecutionModel(ABC):
     #: ``True`` when every process of the job runs the caller's code (MPI ranks): only the
     #: driver's comes out of :meth:`open`, so the workspace is prepared after opening, by it
     splits_processes: bool = False
+    #: ``True`` when the job runs in this process or in a cluster that ``open()`` starts for it
+    #: alone: under a launcher of N ranks every rank would then run its own copy of the job
+    one_job_per_process: bool = False
     #: the host of each process of the job, when the model knows them (rank order for MPI)
     hosts: Sequence[str] = ()
+    #: where the processes the model starts write distributed's log records (one file each);
+    #: ``start_pipeline`` sets it to ``<workspace>/log``, ``None`` leaves distributed's logging alone
+    log_directory: Path | None = None
 
     @abstractmethod
     def open(self) -> AbstractContextManager[Engine]:
@@ -81,6 +88,19 @@ class ExecutionModel(ABC):
     def describe(self) -> str:
         """One line for logs and the report."""
         return self.name
+
+    def driver_logs(self) -> AbstractContextManager[Any]:
+        """Route distributed's records of the calling (driver) process while the job runs.
+
+        To ``log_directory/dask-driver.log``, warnings also to stderr one line each (see
+        :mod:`gyre.execution.logs`); nothing without a ``log_directory``. Models whose
+        processes need other names (MPI ranks) or that do not use distributed override it.
+        """
+        if self.log_directory is None:
+            return nullcontext()
+        from .logs import dask_logs
+
+        return dask_logs(Path(self.log_directory) / "dask-driver.log")
 
     def dashboard_tunnel_hint(self) -> str | None:
         """How to reach the dashboard from the user's own machine, if it needs a tunnel."""

@@ -35,6 +35,7 @@ class LocalModel(ExecutionModel):
     """
 
     name = "local"
+    one_job_per_process = True
 
     def __init__(
         self,
@@ -93,6 +94,9 @@ class LocalModel(ExecutionModel):
         try:
             with Client(cluster) as client:
                 client.wait_for_workers(self.n_procs, timeout=120)
+                from .interrupts import IgnoreInterrupts
+
+                client.register_plugin(IgnoreInterrupts())
                 if self.tuned:
                     from .pinning import CorePinning
 

@@ -33,14 +33,16 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
+from .launcher import launched_rank
+from .logs import route_dask_logs
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -53,9 +55,6 @@ log = logging.getLogger(__name__)
 SCHEDULER_RANK = 0
 DRIVER_RANK = 1
 MIN_WORLD_SIZE = 3
-
-# what MPI launchers put into each rank's environment: the world size
-_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 # MPI is initialised once per process and the other ranks leave after the first cluster:
 # remember the processes (by pid) that have used their world, so a second open() fails clearly.
@@ -195,13 +194,29 @@ class MPIModel(ExecutionModel):
             )
         _USED_BY_PIDS.add(os.getpid())
         self.hosts = list(comm.allgather(socket.gethostname()))
+        role = "driver" if rank == DRIVER_RANK else "scheduler" if rank == SCHEDULER_RANK else "worker"
+        undo_logs = self._route_logs(rank, role)
         if rank == DRIVER_RANK:
-            with self._drive(comm) as engine:
-                yield engine
+            try:
+                with self._drive(comm) as engine:
+                    yield engine
+            finally:
+                undo_logs()
         else:
             self._serve(comm)
             comm.Ibarrier().Wait()
             sys.exit(0)
+
+    def driver_logs(self) -> AbstractContextManager[Any]:
+        """Nothing here: every rank routes its own records when the model opens (``dask-rank<N>-<role>.log``)."""
+        return nullcontext()
+
+    def _route_logs(self, rank: int, role: str) -> Callable[[], None]:
+        """distributed's records of this rank to ``log_directory/dask-rank<N>-<role>.log``; warnings also to stderr."""
+        if self.log_directory is None:
+            return lambda: None
+        path = Path(self.log_directory) / f"dask-rank{rank}-{role}.log"
+        return route_dask_logs(path, tag=f"rank {rank} ({role})")
 
     def _initialize(self, comm: Any) -> bool:
         from dask_mpi import initialize
@@ -410,11 +425,8 @@ def _abort(comm: Any) -> NoReturn:
 
 def launched_by_mpiexec() -> bool:
     """Whether this process is one rank of several started by an MPI launcher (mpiexec, srun)."""
-    for variable in _LAUNCHER_SIZE_VARIABLES:
-        value = os.environ.get(variable, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    return False
+    launched = launched_rank()
+    return launched is not None and launched.size > 1
 
 
 def install_abort_on_error() -> None:

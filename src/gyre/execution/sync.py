@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from .base import Completed, Engine, ExecutionModel
@@ -66,6 +66,11 @@ class SyncModel(ExecutionModel):
     """
 
     name = "sync"
+    one_job_per_process = True
+
+    def driver_logs(self) -> AbstractContextManager[Any]:
+        """Nothing to route: tasks run here, without distributed."""
+        return nullcontext()
 
     def __init__(self, *, raise_errors: bool = True) -> None:
         self.raise_errors = raise_errors

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
+from ..execution.logs import route_dask_logs
 from ..phase import Phase
 from ..progress import PROGRESS_TOPIC, ProgressReporter
 from ..result import PhaseResult, Status, TaskOutcome
@@ -312,3 +313,5 @@ def _ensure_worker_log(workspace: Path) -> None:
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
+    # and distributed's records of this process, unless the process that started it routed them
+    route_dask_logs(target.with_name(f"dask-{target.name}"), tag=f"worker {socket.gethostname()}:{os.getpid()}")

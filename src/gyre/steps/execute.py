@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..execution import resolve_model
+from ..execution.launcher import refuse_launched_copies
 from .storage import find_result, load_result, store_result, write_json_atomic
 from .workflow import Input, argument_texts
 
@@ -181,9 +182,10 @@ def run_workflow(
         With an engine that raises errors (the default ``"sync"`` model), the first step's
         exception, unchanged.
     """
+    model = resolve_model(cluster, n_procs=n_procs, client=client)
+    refuse_launched_copies(model, entry="Workflow.run")
     workflow.check_schema(overwrite=overwrite)
     fingerprints = workflow.fingerprints()
-    model = resolve_model(cluster, n_procs=n_procs, client=client)
     began = time.time()
     outcomes: dict[str, Outcome] = {}
     with model.open() as engine:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..execution import ExecutionModel, resolve_model
+from ..execution.launcher import refuse_launched_copies
 from .drivers import ClientDriver, InlineDriver
 from .errors import StageFailed, StreamClosed, StreamEmpty, StreamError, StreamFull
 from .flow import Flow, StreamResult
@@ -64,6 +65,7 @@ class Stream:
         self._lock = threading.Condition()
         self._closed = False
         model = resolve_model(cluster, n_procs=n_procs, client=client)
+        refuse_launched_copies(model, entry="Stream")
         with ExitStack() as stack:  # release the engine if the driver cannot start
             engine = stack.enter_context(model.open())
             self._driver: InlineDriver | ClientDriver

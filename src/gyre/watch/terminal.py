@@ -22,7 +22,8 @@ class TerminalDisplay:
     plus an overall bar with an ETA, and below them the in-run progress of the runs computing
     now (from ``ctx.progress``). Elsewhere (a Slurm log file): one compact line every
     ``interval`` seconds, from a timer (so long phases still show life), and one at the end.
-    ``enabled=False`` shows nothing but still counts.
+    ``title`` (the pipeline and its runs) starts the header line. ``enabled=False`` shows
+    nothing but still counts.
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class TerminalDisplay:
         n_runs: int,
         *,
         enabled: bool = True,
+        title: str | None = None,
         stream: IO[str] | None = None,
         interval: float = 30.0,
         force_terminal: bool | None = None,
@@ -39,6 +41,7 @@ class TerminalDisplay:
         self.phases = list(phases)
         self.n_runs = n_runs
         self.enabled = enabled
+        self.title = title
         self.stream = stream if stream is not None else sys.stdout
         self.interval = interval
         self.terminal = _isatty(self.stream) if force_terminal is None else force_terminal
@@ -61,7 +64,8 @@ class TerminalDisplay:
         self._started = time.monotonic()
         if not self.enabled:
             return
-        self._print(f"gyre: {self.n_runs} runs × {len(self.phases)} phases on {execution}")
+        size = f"{self.n_runs} runs × {len(self.phases)} phases"
+        self._print(f"gyre: {self.title} ({size}) on {execution}" if self.title else f"gyre: {size} on {execution}")
         if dashboard_link and not notes:
             self._print(f"gyre: dask dashboard at {dashboard_link}")
         for note in notes:
@@ -124,7 +128,7 @@ class TerminalDisplay:
         elapsed = time.monotonic() - self._started
         eta = self.eta()
         text = f"gyre [{elapsed:7.1f} s] " + " | ".join(parts)
-        if eta is not None:
+        if eta is not None and eta > 0:  # none on the last line, when everything has finished
             text += f" | ETA {_duration(eta)}"
         if running:
             more = f" +{n_running - len(running)}" if n_running > len(running) else ""
@@ -214,9 +218,14 @@ def _red(count: int) -> str:
 
 
 def _short(message: dict[str, Any]) -> str:
-    total = message.get("total")
+    """``phase#run`` and how far it is; no percentage before its first progress update.
+
+    A run announces itself at 0 when it starts and reports again at most every half second,
+    so a run shorter than that would always show 0% although it is well under way.
+    """
+    total, completed = message.get("total"), message.get("completed") or 0
     where = f"{message.get('phase')}#{message.get('run')}"
-    return f"{where} {100 * (message.get('completed') or 0) / total:.0f}%" if total else where
+    return f"{where} {100 * completed / total:.0f}%" if total and completed else where
 
 
 def _duration(seconds: float) -> str:
