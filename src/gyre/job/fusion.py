@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..execution.base import Engine
 from ..result import PhaseResult, Status, TaskOutcome
 from .worker import TaskSpec, execute_phase
 
@@ -83,10 +82,10 @@ class FusionPolicy:
         self._durations: list[float] = []
 
     @classmethod
-    def for_engine(cls, fuse: bool | None, engine: Engine) -> FusionPolicy:
-        """The policy for ``fuse`` on ``engine``'s cluster: its size is asked only when deciding."""
+    def for_cluster(cls, fuse: bool | None, n_threads: Callable[[], int]) -> FusionPolicy:
+        """The policy for ``fuse``; ``n_threads()`` (the cluster's worker threads) is asked only when deciding."""
         if fuse is None:
-            return cls(None, below=auto_fuse_below(engine.n_threads))
+            return cls(None, below=auto_fuse_below(n_threads()))
         return cls(fuse)
 
     def observe(self, outcome: TaskOutcome) -> None:

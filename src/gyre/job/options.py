@@ -135,6 +135,6 @@ class JobOptions:
         object.__setattr__(self, "force_phases", tuple(self.force_phases))
         object.__setattr__(self, "runs_to_skip", frozenset(self.runs_to_skip))
 
-    def window_for(self, n_threads: int) -> int:
-        """The runs in flight at once on ``n_threads`` worker threads."""
-        return default_window(n_threads) if self.window is None else self.window
+    def window_for(self, n_threads: Callable[[], int]) -> int:
+        """The runs in flight at once; ``n_threads()`` (the cluster's worker threads) is asked only for the default."""
+        return default_window(n_threads()) if self.window is None else self.window

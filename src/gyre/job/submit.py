@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,10 +68,12 @@ class Driver:
     ) -> None:
         options = options or JobOptions()
         self.engine = engine
-        self.window = options.window_for(engine.n_threads)
+        # the cluster's size costs a round trip to the scheduler: asked once, and only if needed
+        n_threads = functools.cache(lambda: engine.n_threads)
+        self.window = options.window_for(n_threads)
         self.fail_fast = options.fail_fast
         self.listeners = list(listeners)
-        self.fusion = FusionPolicy.for_engine(options.fuse, engine)
+        self.fusion = FusionPolicy.for_cluster(options.fuse, n_threads)
         #: how many runs went as one fused task
         self.fused_runs = 0
         self._queue = deque(chains)
