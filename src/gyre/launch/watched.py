@@ -1,0 +1,87 @@
+"""The run step of a job: every run chain through the driver, watched, with its adaptive children.
+
+The driver (``gyre.job.submit``) submits; the manifest writer, the watch (terminal, the
+gyre page, the performance report) and the adaptive host listen to its outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from ..adaptive.host import AdaptiveHost
+from ..errors import PipelineInterrupted
+from ..execution import ExecutionModel
+from ..execution.base import Engine
+from ..job.chains import compile_chains
+from ..job.interrupt import fill_unfinished
+from ..job.options import JobOptions
+from ..job.prepare import PreparedJob, cached_outcomes
+from ..job.resume import ManifestWriter, ResumePlan
+from ..job.shared import clear_shared
+from ..job.submit import Driver
+from ..result import TaskOutcome
+from ..runs import format_runs
+from ..watch.board import RunBoard
+from ..watch.live import Watch, performance_report_path
+from ..watch.terminal import TerminalDisplay
+from ..workspace.manifest import Manifest
+
+__all__ = ["watched_run"]
+
+log = logging.getLogger(__name__)
+
+
+def watched_run(
+    job: PreparedJob, plan: ResumePlan, engine: Engine, model: ExecutionModel, manifest: Manifest, options: JobOptions
+) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
+    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped."""
+    pipeline, selection = job.pipeline, job.selection
+    log.info(
+        "starting %s: runs %d-%d (%d found), seed %d, on %s",
+        pipeline.name, job.run_min, job.run_max, len(selection.found), job.seed, model.describe(),
+    )  # fmt: skip
+    names = [p.name for p in pipeline.phases]
+    chains = compile_chains(pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors)
+    host = AdaptiveHost(
+        pipeline,
+        seed=job.seed,
+        token=job.token,
+        raise_errors=engine.raise_errors,
+        limits=options.limits,
+        adaptive=options.adaptive if options.adaptive is not None else getattr(pipeline, "adaptive", None),
+    )
+    board = RunBoard(
+        pipeline=pipeline.name,
+        key=f"{pipeline.name}-{job.token}",
+        phases=names,
+        runs=selection.runs,
+        missing=selection.missing,
+    )
+    title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
+    display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
+    report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
+    watch = Watch(display, engine, model, board, performance_report=report_path)
+    cached = cached_outcomes(chains, plan)
+    log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
+    writer = ManifestWriter(manifest, plan)
+    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
+    host.attach(driver)
+    try:
+        with watch:
+            return driver.run(), host, None
+    except PipelineInterrupted as exc:
+        reason = f"interrupted by {signal.Signals(exc.signum).name}"
+        driver.cancel(reason)
+        writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
+        return fill_unfinished(chains, driver.outcomes, reason), host, exc
+    finally:
+        _release_shared(engine, job.token)
+        host.release(engine)
+
+
+def _release_shared(engine: Engine, token: str) -> None:
+    try:
+        engine.run_everywhere(clear_shared, token)
+    except Exception as exc:  # noqa: BLE001 - cleanup must never hide the job's result
+        log.warning("could not release shared data on the workers: %s", exc)
