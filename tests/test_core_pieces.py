@@ -79,3 +79,24 @@ def test_import_gyre_starts_nothing():
     code = "import sys, gyre; print('mpi4py' in sys.modules, 'distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_failures_that_differ_only_in_run_and_path_make_one_group():
+    from gyre.result import Status, TaskOutcome, group_failures
+
+    def failed(phase: str, run: int, message: str) -> TaskOutcome:
+        return TaskOutcome(phase, run, Status.FAILED, error=message, error_type="PhaseFailed", traceback=f"tb {run}")
+
+    outcomes = [
+        failed("reco", run, f"phase 'reco' raised on run {run}: OSError: truncated (file /d/run_{run:04d}.h5)")
+        for run in (9, 4, 2)
+    ]
+    outcomes += [
+        failed("fit", 3, "phase 'fit' raised on run 3: ValueError: chi2 too large: 17.5"),
+        failed("fit", 5, "phase 'fit' raised on run 5: KeyError: 'x'"),
+        TaskOutcome("fit", 2, Status.SKIPPED, error="skipped: 'reco' failed"),
+    ]
+    groups = group_failures(outcomes)
+    assert [(g.phase, g.runs) for g in groups] == [("reco", (2, 4, 9)), ("fit", (3,)), ("fit", (5,))]
+    assert groups[0].message.startswith("phase 'reco' raised on run 2:")
+    assert groups[0].tracebacks == {2: "tb 2", 4: "tb 4", 9: "tb 9"}

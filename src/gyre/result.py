@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["STATUSES", "PhaseResult", "Status", "TaskOutcome"]
+__all__ = ["STATUSES", "FailureGroup", "PhaseResult", "Status", "TaskOutcome", "group_failures"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,50 @@ class TaskOutcome:
                 state[name] = sys.intern(state[name])
         for name, value in state.items():
             object.__setattr__(self, name, value)
+
+
+#: what differs between near-identical failure messages of different runs: numbers, paths, quoted values
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|(?:/[^\s:,()]+)+|0x[0-9a-f]+|\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failures of one phase that differ only in run numbers, paths and values: one line in a display.
+
+    ``message`` is the first run's message as it was; ``runs`` every run in the group, sorted;
+    ``tracebacks`` each run's traceback (run → text) where the worker sent one.
+    """
+
+    phase: str
+    error_type: str | None
+    message: str
+    runs: tuple[int, ...]
+    tracebacks: Mapping[int, str] = field(default_factory=dict)
+
+
+def group_failures(outcomes: Iterable[TaskOutcome]) -> list[FailureGroup]:
+    """The ``failed`` outcomes grouped by phase, error type and message shape, largest group first.
+
+    Two messages share a shape when they are equal once their numbers, paths and quoted values
+    are blanked (``… raised on run 4: … (file /d/run_0004.h5)`` and the same for run 9), so
+    twelve runs failing for one reason make one group, not twelve lines. The phase name is
+    kept whole (it is quoted in every message).
+    """
+    groups: dict[tuple[str, str | None, str], list[TaskOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.status is not Status.FAILED:
+            continue
+        message = outcome.error or ""
+        shape = _VARYING.sub("#", message.replace(repr(outcome.phase), "<phase>"))
+        groups.setdefault((outcome.phase, outcome.error_type, shape), []).append(outcome)
+    found = [
+        FailureGroup(
+            phase=members[0].phase,
+            error_type=members[0].error_type,
+            message=min(members, key=lambda o: o.run).error or "",
+            runs=tuple(sorted({o.run for o in members})),
+            tracebacks={o.run: o.traceback for o in members if o.traceback},
+        )
+        for members in groups.values()
+    ]
+    return sorted(found, key=lambda g: (-len(g.runs), g.phase, g.runs[0]))
