@@ -24,6 +24,7 @@ from .errors import (
     BadRunFileError,
     ClusterError,
     ConfigError,
+    DeadlineReached,
     GyreError,
     InvalidResultError,
     MissingArtifactError,
@@ -39,6 +40,7 @@ from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, 
 from .execution.mpi import MPIModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
+from .job.costs import CostModel, Prediction
 from .job.options import ResumePolicy
 from .launch import generate_assets, start_pipeline
 from .phase import Phase
@@ -81,6 +83,8 @@ __all__ = [
     "ClientModel",
     "ClusterError",
     "ConfigError",
+    "CostModel",
+    "DeadlineReached",
     "EventChunk",
     "ExecutionModel",
     "GyreError",
@@ -98,6 +102,7 @@ __all__ = [
     "PipelineInterrupted",
     "PipelineReport",
     "Placeholder",
+    "Prediction",
     "ProgressReporter",
     "ResumePolicy",
     "RunContext",

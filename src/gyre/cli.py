@@ -6,6 +6,7 @@ import argparse
 import logging
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .loader import load_pipeline
 from .runs import discover_runs, parse_run_list, parse_run_range
 
-__all__ = ["fill_batch_script", "main"]
+__all__ = ["fill_batch_script", "main", "parse_walltime"]
 
 TEMPLATE = Path(__file__).resolve().parent / "workspace_template"
 
@@ -22,6 +23,46 @@ TEMPLATE = Path(__file__).resolve().parent / "workspace_template"
 def _run_range(text: str) -> tuple[int, int]:
     try:
         return parse_run_range(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def parse_walltime(text: str) -> float:
+    """Seconds of a walltime written as Slurm does: ``MM``, ``MM:SS``, ``H:MM:SS`` or ``D-H[:MM[:SS]]``.
+
+    Raises
+    ------
+    ConfigError
+        Not such a time.
+    """
+    days, _, clock = text.strip().rpartition("-")
+    try:
+        parts = [int(p) for p in clock.split(":")]
+        whole_days = int(days) if days else 0
+    except ValueError:
+        parts = []
+    if not parts or len(parts) > 3 or any(p < 0 for p in parts) or (days and whole_days < 0):
+        raise ConfigError(f"walltime {text!r} is not a time like 3:55:00, 55:00, 90 (minutes) or 1-12:00:00")
+    if days:  # D-H, D-H:MM, D-H:MM:SS
+        parts += [0] * (3 - len(parts))
+        hours, minutes, seconds = parts
+    elif len(parts) == 1:  # minutes
+        hours, minutes, seconds = 0, parts[0], 0
+    elif len(parts) == 2:  # minutes:seconds
+        hours, (minutes, seconds) = 0, parts
+    else:
+        hours, minutes, seconds = parts
+    return float(((whole_days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def _walltime(text: str) -> float | str | None:
+    """``--walltime``: the deadline as epoch seconds, ``"slurm"`` or ``None`` (``none``)."""
+    if text.lower() == "none":
+        return None
+    if text.lower() == "slurm":
+        return "slurm"
+    try:
+        return time.time() + parse_walltime(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -75,6 +116,18 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="each run's phases in one task, or never (default: once phases prove shorter than 100 ms)",
+    )
+
+    run.add_argument(
+        "--walltime",
+        type=_walltime,
+        default="slurm",
+        metavar="[D-]H:MM:SS",
+        help="stop in time for a walltime counted from now, e.g. 3:55:00; 'none': no deadline "
+        "(default: the Slurm job's end time, inside one); exits with 3 when stopped at it",
+    )
+    run.add_argument(
+        "--deadline-margin", type=float, default=None, metavar="SECONDS", help="stop this long before the deadline"
     )
 
     status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
@@ -187,6 +240,8 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         performance_report=args.performance_report,
         display=not args.no_display,
         runs_to_skip=frozenset(parse_run_list(args.skip)),
+        deadline=args.walltime,
+        deadline_margin=args.deadline_margin,
     )
     try:
         report = run_job(pipeline, args.runs[0], args.runs[1], _model(args), options)

@@ -20,6 +20,7 @@ from ..progress import PROGRESS_TOPIC, ProgressReporter
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
+from .deadline import NOT_STARTED
 from .seeding import run_generator
 from .shared import load_shared
 
@@ -42,6 +43,9 @@ class TaskSpec:
     run_file_schema: Schema | None = None
     raise_errors: bool = False
     progress_interval: float = 0.5
+    #: the latest time (epoch seconds) at which this (phase, run) may start and still end before
+    #: the job's deadline less its margin (``gyre.job.deadline``); ``None``: no deadline
+    start_by: float | None = None
     #: the phase's pickled form, shared by all the job's specs of this phase (see ``PickledPhase``)
     pickled: PickledPhase | None = field(default=None, repr=False, compare=False)
 
@@ -100,7 +104,8 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     """Run one (phase, run) and describe what became of it; never raises unless ``spec.raise_errors``.
 
     ``upstream`` is the previous phase's outcome, or the run file's ``PhaseResult`` for the
-    first phase. A failed upstream makes this task ``skipped`` without calling the phase.
+    first phase. A failed upstream makes this task ``skipped`` without calling the phase, and
+    so does a start after ``spec.start_by`` (it would end after the job's deadline).
     """
     phase = spec.phase
     if isinstance(upstream, TaskOutcome):
@@ -109,6 +114,8 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         payload = upstream.result
     else:
         payload = upstream
+    if spec.compute and spec.start_by is not None and time.time() > spec.start_by:
+        return spec.skipped(NOT_STARTED)
     _ensure_worker_log(spec.workspace)
     started = time.time()
     worker = _worker_address()

@@ -14,6 +14,8 @@ from ..execution import ExecutionModel
 from ..execution.base import Engine
 from ..execution.launcher import refuse_launched_copies
 from ..execution.sync import SyncEngine
+from ..job.costs import CostModel, cost_notes
+from ..job.deadline import NOT_STARTED, resolve_deadline
 from ..job.interrupt import stop_on_signals
 from ..job.logs import driver_log
 from ..job.options import JobOptions
@@ -57,14 +59,20 @@ def run_job(
                 log.info("every (phase, run) is cached: no cluster is started")
                 engine = SyncEngine(raise_errors=False)
             engine = engine or cluster.enter_context(model.open())
-            outcomes, host, interrupted = watched_run(job, plan, engine, model, manifest, options)
+            costs = CostModel.from_manifest(manifest, pipeline, job.selection)
+            deadline = resolve_deadline(options)  # on the driver only: under mpiexec, one squeue, not one per rank
+            outcomes, host, interrupted = watched_run(
+                job, plan, engine, model, manifest, options, costs=costs, deadline=deadline
+            )
+            if interrupted is None and deadline is not None and any(o.reason == NOT_STARTED for o in outcomes):
+                interrupted = deadline.reached()  # runs left for the next job: resumable, like the margin's stop
             report = job_report(
                 job,
                 outcomes,
                 execution=model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=plan.notes(),
+                notes=plan.notes() + cost_notes(costs, plan) + ([str(interrupted)] if deadline and interrupted else []),
                 interrupted=interrupted is not None,
             )
             if options.display:

@@ -7,13 +7,14 @@ gyre page, the performance report) and the adaptive host listen to its outcomes.
 from __future__ import annotations
 
 import logging
-import signal
 
 from ..adaptive.host import AdaptiveHost
 from ..errors import PipelineInterrupted
 from ..execution import ExecutionModel
 from ..execution.base import Engine
 from ..job.chains import compile_chains
+from ..job.costs import CostModel, computed_phases
+from ..job.deadline import Deadline, stop_at
 from ..job.interrupt import fill_unfinished
 from ..job.options import JobOptions
 from ..job.prepare import PreparedJob, cached_outcomes
@@ -33,16 +34,32 @@ log = logging.getLogger(__name__)
 
 
 def watched_run(
-    job: PreparedJob, plan: ResumePlan, engine: Engine, model: ExecutionModel, manifest: Manifest, options: JobOptions
+    job: PreparedJob,
+    plan: ResumePlan,
+    engine: Engine,
+    model: ExecutionModel,
+    manifest: Manifest,
+    options: JobOptions,
+    *,
+    costs: CostModel | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
-    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped."""
+    """Every run's chain through the driver, largest predicted cost first, watched; on SIGINT/SIGTERM
+    or at the ``deadline``'s margin the unfinished are skipped."""
     pipeline, selection = job.pipeline, job.selection
     log.info(
         "starting %s: runs %d-%d (%d found), seed %d, on %s",
         pipeline.name, job.run_min, job.run_max, len(selection.found), job.seed, model.describe(),
     )  # fmt: skip
     names = [p.name for p in pipeline.phases]
-    chains = compile_chains(pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors)
+    costs = costs if costs is not None else CostModel.from_manifest(manifest, pipeline, selection)
+    computed = computed_phases(plan)
+    cells = [(phase, run) for run, phases in computed.items() for phase in phases]
+    log.info("%s", costs.summary(cells))
+    order = costs.largest_first(selection.found, computed)
+    chains = compile_chains(
+        pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors, order=order
+    )
     host = AdaptiveHost(
         pipeline,
         seed=job.seed,
@@ -59,19 +76,23 @@ def watched_run(
         missing=selection.missing,
     )
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
-    display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
+    display = TerminalDisplay(
+        names, len(selection.found), enabled=options.display, title=title, weights=costs.weights(cells)
+    )
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
     watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
     writer = ManifestWriter(manifest, plan)
-    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
+    driver = Driver(
+        engine, chains, options, listeners=[writer, costs, watch, host], cached=cached, costs=costs, deadline=deadline
+    )
     host.attach(driver)
     try:
-        with watch:
+        with watch, stop_at(deadline):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
-        reason = f"interrupted by {signal.Signals(exc.signum).name}"
+        reason = str(exc)
         driver.cancel(reason)
         writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
         return fill_unfinished(chains, driver.outcomes, reason), host, exc
