@@ -61,6 +61,7 @@ def run_job(
             engine = engine or cluster.enter_context(model.open())
             costs = CostModel.from_manifest(manifest, pipeline, job.selection)
             deadline = resolve_deadline(options)  # on the driver only: under mpiexec, one squeue, not one per rank
+            notes = plan.notes() + cost_notes(costs, plan)  # before the job: the costs then learn from it
             outcomes, host, interrupted = watched_run(
                 job, plan, engine, model, manifest, options, costs=costs, deadline=deadline
             )
@@ -72,7 +73,7 @@ def run_job(
                 execution=model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=plan.notes() + cost_notes(costs, plan) + ([str(interrupted)] if deadline and interrupted else []),
+                notes=notes + ([str(interrupted)] if deadline and interrupted else []),
                 interrupted=interrupted is not None,
             )
             if options.display:
