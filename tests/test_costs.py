@@ -272,3 +272,22 @@ def test_a_20_second_walltime_stops_in_time_and_the_next_job_does_the_rest(tmp_p
     assert {(r["phase"], r["run"]) for r in records if r["status"] == "cached"} == done
     with capsys.disabled():
         print(f"\n20 s walltime: first job {first:.1f} s ({len(done)} of 72 done), second job {second:.1f} s")
+
+
+def test_the_eta_weighs_what_is_left_by_the_predicted_costs():
+    import io
+
+    from gyre.result import TaskOutcome
+    from gyre.watch.terminal import TerminalDisplay
+
+    weights = {("fit", 1): 9.0, ("fit", 2): 1.0}
+    display = TerminalDisplay(["fit"], 2, enabled=False, stream=io.StringIO(), weights=weights)
+    display.start(dashboard_link=None, execution="test")
+    display._started -= 10.0  # ten seconds in
+    display.task_done(TaskOutcome(phase="fit", run=1, status=Status.DONE))
+    assert display.eta() == pytest.approx(10.0 * 1.0 / 9.0, rel=0.05)  # the heavy one is done: little left
+    plain = TerminalDisplay(["fit"], 2, enabled=False, stream=io.StringIO())
+    plain.start(dashboard_link=None, execution="test")
+    plain._started -= 10.0
+    plain.task_done(TaskOutcome(phase="fit", run=1, status=Status.DONE))
+    assert plain.eta() == pytest.approx(10.0, rel=0.05)  # by count: half done, as long again
