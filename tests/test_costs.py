@@ -11,7 +11,7 @@ import faultphases
 import h5py
 import numpy as np
 import pytest
-from faultphases import OffsetSum, SlowSum, pipeline_module
+from faultphases import OffsetSum, pipeline_module
 from toyphases import ScalePhase, StatPhase, SumPhase, calls, make_run_files
 
 from gyre import CostModel, DeadlineReached, Manifest, Pipeline, SyncModel, discover_runs, start_pipeline
