@@ -40,7 +40,7 @@ def render_html_report(report: PipelineReport) -> str:
         f'<div class="gyre-muted" id="gyre-status">{sections["gyre-status"]}</div>',
         f'<div class="gyre-muted">execution: {escape(report.execution)} · seed {report.seed} · '
         f"{_when(report.started)} → {_when(report.finished)}</div>",
-        sections_body(sections),
+        sections_body(sections, live=False),
     ]
     if report.notes:
         parts += ["<h2>Notes</h2>", *[f"<div>{escape(note)}</div>" for note in report.notes]]

@@ -7,7 +7,7 @@ each changed section in its place. ``report.html`` is the same body, filled once
 from __future__ import annotations
 
 from .board import BOARD_STATES, STATE_COLOURS
-from .sections import SECTION_IDS
+from .sections import SECTION_IDS, STATE_LABELS
 
 __all__ = ["legend_html", "page_html", "sections_body", "state_css"]
 
@@ -62,15 +62,19 @@ _BODY_SECTIONS = """<div class="gyre-legend gyre-muted">__LEGEND__</div>
 <h2>Failures, grouped (click for the tracebacks)</h2><div id="gyre-failures">__gyre-failures__</div>
 <h2>Counts and timings per phase</h2><table id="gyre-counts">__gyre-counts__</table>
 <h2>Workers</h2><table id="gyre-workers">__gyre-workers__</table>
-<h2>Running now</h2><div id="gyre-running">__gyre-running__</div>
+__RUNNING__
 <div id="gyre-children-block"__CHILDREN_HIDDEN__><h2>Adaptive children</h2>
 <div id="gyre-children">__gyre-children__</div></div>
 """
 
 
-def sections_body(sections: dict[str, str]) -> str:
-    """The body of both pages below their header: the sections' places, filled with ``sections``."""
-    body = _BODY_SECTIONS.replace("__LEGEND__", legend_html())
+def sections_body(sections: dict[str, str], *, live: bool = True) -> str:
+    """The body of both pages below their header: the sections' places, filled with ``sections``.
+
+    ``live=False`` (``report.html``) leaves out what only a running job has: what runs now.
+    """
+    running = '<h2>Running now</h2><div id="gyre-running">__gyre-running__</div>' if live else ""
+    body = _BODY_SECTIONS.replace("__RUNNING__", running).replace("__LEGEND__", legend_html())
     body = body.replace("__CHILDREN_HIDDEN__", "" if sections.get("gyre-children") else " hidden")
     for name in SECTION_IDS:
         body = body.replace(f"__{name}__", sections.get(name, ""))
@@ -166,8 +170,9 @@ __SECTIONS__
 
 def legend_html() -> str:
     """The colour legend of the states, as HTML."""
-    labels = {**{state: state for state in BOARD_STATES}, "excluded": "excluded (--skip)"}
-    return "".join(f'<span class="gyre-cell" data-state="{state}"></span>{labels[state]}' for state in BOARD_STATES)
+    return "".join(
+        f'<span class="gyre-cell" data-state="{state}"></span>{STATE_LABELS[state]}' for state in BOARD_STATES
+    )
 
 
 def page_html(*, poll_ms: int = 1000) -> str:

@@ -125,7 +125,8 @@ def timeline_svg(
             bar[5],
         )
         x = _LABEL + (began - start) * scale
-        width = max(1.0, (ended - began) * scale)
+        width = (ended - began) * scale
+        width = width - 0.5 if width > 3 else max(1.0, width)  # a hair between back-to-back bars
         y = index[worker] * row + pad
         extra = ""
         if status == "failed":
@@ -194,6 +195,8 @@ def histograms_svg(bars: Sequence[Sequence[Any]], *, phases: Sequence[str], bins
         if values:
             head += f" · median {seconds_text(statistics.median(values))}"
         parts.append(f'<text x="2" y="11" fill="#1f2937" font-weight="600">{escape(head)}</text>')
+        if not values:
+            parts.append(f'<text x="5" y="{base - 30}" fill="#6b7280">none has ended yet</text>')
         if values:
             top = max(values)
             size = top / bins if top > 0 else 1.0

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from html import escape
 from collections import OrderedDict
+from html import escape
 from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
