@@ -249,7 +249,14 @@ def test_report_html_numbers_the_rows_of_a_thousand_runs(browser, tmp_path):
         assert cells(page, '[data-state="excluded"]') == 2 * 2
         assert page.locator(".gyre-timeline .gyre-worker-row").count() == 16
         ran = [o for o in report.outcomes if o.started is not None]
-        assert page.locator(".gyre-timeline rect[data-status]").count() == len(ran)
+        # past 800 bars, one path per worker, phase and status, with its count of bars
+        assert page.locator(".gyre-timeline rect[data-status]").count() == 0
+        drawn = page.locator(".gyre-timeline path[data-bars]").evaluate_all("ns => ns.map(n => +n.dataset.bars)")
+        assert sum(drawn) == len(ran)
+        failed = page.locator('.gyre-timeline path[data-status="failed"]').evaluate_all(
+            "ns => ns.reduce((total, n) => total + +n.dataset.bars, 0)"
+        )
+        assert failed == 4
         groups = page.locator("#gyre-failures .gyre-failure-group")
         assert groups.count() == 1 and groups.get_attribute("data-runs") == "40,41,42,700"
         assert "4 runs (40-42,700)" in groups.locator("summary").inner_text()

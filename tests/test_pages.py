@@ -13,7 +13,8 @@ from gyre.watch.board import RunBoard
 from gyre.watch.pictures import histograms_svg, seconds_text, timeline_svg
 from gyre.watch.publisher import dashboard_lines
 from gyre.watch.scheduler_plugin import GyreDashboardPlugin
-from gyre.watch.sections import CLOCK_SECTIONS, SECTION_IDS, grid_width, pace, render_sections
+from gyre.watch.grid import grid_width
+from gyre.watch.sections import CLOCK_SECTIONS, SECTION_IDS, pace, render_sections
 
 
 def ran(phase: str, run: int, worker: str, start: float, end: float, status: Status = Status.DONE) -> TaskOutcome:
@@ -85,14 +86,23 @@ def test_state_json_sends_the_sections_and_only_the_moving_ones_when_nothing_cha
     plugin = GyreDashboardPlugin()
     plugin.receive(board.snapshot())
     first = plugin.state()
-    assert set(first["html"]) == set(SECTION_IDS)
+    rows = ["gyre-head-0", "gyre-row-0-0", "gyre-head-1", "gyre-row-1-0"]
+    assert list(first["html"]) == ["gyre-status", "gyre-grid", *rows, *SECTION_IDS[2:]]
+    assert 'id="gyre-row-1-0" data-first-run="1"></div>' in first["html"]["gyre-grid"]  # the frame, rows apart
     assert "bars" not in first["board"] and all("traceback" not in f for f in first["board"]["failures"])
     again = plugin.state("k", since=first["board"]["version"])
     assert set(again["html"]) == set(CLOCK_SECTIONS)
-    board.finish()
+    # one more (phase, run) ends: its row, its phase's head and what it adds to are sent, not the rest
+    version = board.version
+    board.task_done(ran("fit", 5, "tcp://10.0.0.2:2", 103.0, 103.5, Status.SKIPPED))
     plugin.receive(board.snapshot(bars_from=4, failures_from=2))
-    ended = plugin.state("k", since=board.version)
-    assert ended["html"] == {}  # a finished pipeline that did not change: nothing to draw again
+    later = plugin.state("k", since=version)
+    assert {"gyre-head-1", "gyre-row-1-0", "gyre-timeline", "gyre-counts"} <= set(later["html"])
+    assert not {"gyre-grid", "gyre-head-0", "gyre-row-0-0", "gyre-failures", "gyre-phase-key"} & set(later["html"])
+    board.finish()
+    plugin.receive(board.snapshot(bars_from=5, failures_from=2))
+    assert plugin.state("k", since=board.version)["html"] == {}  # ended and unchanged: nothing to draw again
+    assert len(plugin.state("k")["html"]) == len(first["html"])  # a new page gets everything
 
 
 def test_timeline_has_a_row_per_worker_and_a_bar_per_phase_run():
@@ -108,6 +118,20 @@ def test_timeline_has_a_row_per_worker_and_a_bar_per_phase_run():
     capped = timeline_svg(snap["bars"], [], phases=snap["phases"], start=100.0, end=104.0, max_bars=3)
     assert 'data-bars="3"' in capped and "the 1 earliest (phase, run)s are not drawn" in capped
     assert "nothing has run" in timeline_svg([], [], phases=["a"], start=0.0, end=1.0)
+
+
+def test_a_large_timeline_draws_one_path_per_worker_phase_and_status(tmp_path):
+    report = synthetic_report(tmp_path, runs=1000, workers=8, failed=(7, 8))
+    snap = final_board(report).snapshot()
+    paths = timeline_svg(snap["bars"], [], phases=snap["phases"], start=snap["started"], end=snap["finished"])
+    rects = timeline_svg(
+        snap["bars"], [], phases=snap["phases"], start=snap["started"], end=snap["finished"], detail=10_000
+    )
+    assert 'data-detailed="false"' in paths and '<rect class="gyre-bar-' not in paths
+    counts = [int(n) for n in re.findall(r'<path [^>]*data-bars="(\d+)"', paths)]
+    assert sum(counts) == len(snap["bars"]) == 1998  # 1000 reco (two failed) and 998 fit (two skipped)
+    assert len(counts) == len({(b[0], b[1], b[5]) for b in snap["bars"]})
+    assert rects.count('<rect class="gyre-bar-') == 1998 and len(rects) > 5 * len(paths)
 
 
 def test_histograms_count_the_phase_runs_that_ran():

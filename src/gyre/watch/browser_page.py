@@ -7,7 +7,8 @@ each changed section in its place. ``report.html`` is the same body, filled once
 from __future__ import annotations
 
 from .board import BOARD_STATES, STATE_COLOURS
-from .sections import SECTION_IDS, STATE_LABELS
+from .grid import STATE_LABELS
+from .sections import SECTION_IDS
 
 __all__ = ["legend_html", "page_html", "sections_body", "state_css"]
 

@@ -50,7 +50,7 @@ class GyreDashboardPlugin(SchedulerPlugin):
         self.keep = keep
         self.boards: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.serving = False
-        self._drawn: dict[str, dict[str, str]] = {}
+        self._drawn: dict[str, _Drawn] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"keep": self.keep, "boards": OrderedDict(), "serving": False, "_drawn": {}}
@@ -110,17 +110,15 @@ class GyreDashboardPlugin(SchedulerPlugin):
         self.boards.move_to_end(key)
         while len(self.boards) > self.keep:
             self._drawn.pop(self.boards.popitem(last=False)[0], None)
-        self._drawn.pop(key, None)
         return {"serving": self.serving, "bars": len(board["bars"]), "failures": len(board["failures"])}
 
     def state(self, pipeline: str | None = None, *, since: int | None = None) -> dict[str, Any]:
         """What ``state.json`` answers: every pipeline kept, and the board of ``pipeline`` (default: the latest).
 
-        ``html`` holds the page's sections drawn from that board; when the board's version is
-        still ``since``, only those that move with the clock (none once the pipeline ended).
+        ``html`` holds the page's sections drawn from that board (the grid split in rows, see
+        :func:`~gyre.watch.grid.grid_html`); with ``since``, the board version the page shows,
+        only those that changed since then, and those that move with the clock while it runs.
         """
-        from .sections import CLOCK_SECTIONS, render_sections
-
         listing = [
             {"id": key, "pipeline": b.get("pipeline"), "started": b.get("started"), "finished": b.get("finished")}
             for key, b in self.boards.items()
@@ -139,19 +137,51 @@ class GyreDashboardPlugin(SchedulerPlugin):
                 f"this pipeline's driver sends boards as {found}, this page draws {BOARD_FORMAT}: use one gyre version"
             )
             return {"pipelines": listing, "board": None, "html": {"gyre-status": note}}
-        unchanged = since is not None and board.get("version") == since and pipeline == key
-        if unchanged and board.get("finished"):
-            html: dict[str, str] = {}
-        else:
-            html = self._drawn.get(key) or {}
-            if not html or not board.get("finished"):
-                html = render_sections(board, time.time())
-                self._drawn[key] = html
-            if unchanged:
-                html = {name: html[name] for name in CLOCK_SECTIONS}
+        drawn = self._drawn.setdefault(key, _Drawn())
+        drawn.update(board, time.time())
+        html = drawn.since(since if pipeline == key else None, running=not board.get("finished"))
         light = {k: v for k, v in board.items() if k not in ("bars", "failures")}
         light["failures"] = [{k: v for k, v in f.items() if k != "traceback"} for f in board.get("failures", [])]
         return {"pipelines": listing, "board": light, "html": html}
+
+
+class _Drawn:
+    """The sections last drawn for one board, and the board version at which each last changed."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.html: dict[str, str] = {}
+        self.changed: dict[str, int] = {}
+
+    def update(self, board: dict[str, Any], now: float) -> None:
+        """Draw again what may have changed: everything for a new version, else the clock's sections."""
+        from .sections import CLOCK_SECTIONS, render_sections
+
+        version = int(board["version"])
+        if version == self.version:
+            if board.get("finished"):
+                return
+            fresh = render_sections(board, now, split_grid=True, only=CLOCK_SECTIONS)
+        else:
+            fresh = render_sections(board, now, split_grid=True)
+        for name, text in fresh.items():
+            if self.html.get(name) != text:
+                self.html[name] = text
+                self.changed[name] = version
+        self.version = version
+
+    def since(self, version: int | None, *, running: bool) -> dict[str, str]:
+        """The sections a page showing ``version`` lacks (all of them for ``None`` or an unknown version)."""
+        from .sections import CLOCK_SECTIONS
+
+        if version is None or self.version is None or version > self.version:
+            return dict(self.html)
+        wanted = {name for name, at in self.changed.items() if at > version}
+        if running:
+            wanted.update(CLOCK_SECTIONS)
+        if "gyre-grid" in wanted:  # a new frame: its heads and rows with it
+            wanted.update(name for name in self.html if name.startswith(("gyre-head-", "gyre-row-")))
+        return {name: text for name, text in self.html.items() if name in wanted}
 
 
 def _appended(kept: list[Any], new: list[Any], offset: int) -> list[Any]:

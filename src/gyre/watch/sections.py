@@ -8,13 +8,14 @@ all its ``bars`` and ``failures``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
 from ..result import Status, TaskOutcome, group_failures
 from ..runs import format_runs
 from .board import BOARD_STATES
+from .grid import ENDED, STATE_LABELS, grid_html
 from .pictures import histograms_svg, phase_colour, seconds_text, timeline_svg, worker_label
 
 __all__ = [
@@ -23,16 +24,12 @@ __all__ = [
     "STATE_LABELS",
     "board_failures",
     "failures_html",
-    "grid_width",
     "pace",
     "phase_key_html",
     "render_sections",
 ]
 
 _CODE_STATE = {code: state for state, code in BOARD_STATES.items()}
-#: how each state is named in the legend and the tooltips
-STATE_LABELS = {**{state: state for state in BOARD_STATES}, "excluded": "excluded (--skip)"}
-_ENDED = ("done", "cached", "failed", "skipped")
 _MAX_TRACEBACKS = 20
 
 #: the sections of the pages, by the id of the element each fills
@@ -52,13 +49,6 @@ SECTION_IDS = (
 CLOCK_SECTIONS = ("gyre-status", "gyre-timeline", "gyre-running", "gyre-workers")
 
 
-def grid_width(n_runs: int) -> int:
-    """How many runs a row of the grid holds: all of a small job, else 25 or 50 (rows start at round steps)."""
-    if n_runs <= 30:
-        return max(1, n_runs)
-    return 25 if n_runs <= 300 else 50
-
-
 def pace(board: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Throughput and ETA from the outcomes so far: (phase, run)s per second, runs per minute, seconds left."""
     end = board.get("finished") or now
@@ -69,12 +59,12 @@ def pace(board: Mapping[str, Any], now: float) -> dict[str, Any]:
     ended = 0
     for phase in phases:
         counts = board["counts"][phase]
-        to_finish += sum(counts[s] for s in _ENDED) + counts["waiting"] + counts["running"]
-        ended += sum(counts[s] for s in _ENDED)
+        to_finish += sum(counts[s] for s in ENDED) + counts["waiting"] + counts["running"]
+        ended += sum(counts[s] for s in ENDED)
     runs_ended = 0
     for column in range(len(board["runs"])):
         states = [_CODE_STATE[grid[phase][column]] for phase in phases]
-        if all(s in _ENDED for s in states):
+        if all(s in ENDED for s in states):
             runs_ended += 1
     rate = ran / elapsed
     remaining = to_finish - ended
@@ -109,58 +99,6 @@ def _status(board: Mapping[str, Any], now: float) -> str:
     elif not board.get("finished"):
         parts.append('<span id="gyre-eta">ETA: after the first (phase, run)s end</span>')
     return " · ".join(parts)
-
-
-def _where(board: Mapping[str, Any]) -> dict[tuple[str, int], Sequence[Any]]:
-    return {(str(bar[1]), int(bar[2])): bar for bar in board["bars"] if not bar[6]}
-
-
-def _grid(board: Mapping[str, Any]) -> str:
-    runs, phases = board["runs"], board["phases"]
-    where = _where(board)
-    running = {(r["phase"], r["run"]): r for r in board["running"]}
-    errors = {(f["phase"], f["run"]): f["error"] for f in board["failures"] if not f.get("lineage")}
-    width = grid_width(len(runs))
-    blocks = []
-    for phase in phases:
-        counts = board["counts"][phase]
-        summary = [f"{sum(counts[s] for s in _ENDED)}/{len(runs) - counts['missing'] - counts['excluded']} ended"]
-        summary += [
-            f"{counts[s]} {STATE_LABELS[s]}"
-            for s in ("running", "failed", "skipped", "cached", "missing", "excluded")
-            if counts[s]
-        ]
-        rows = []
-        codes = board["grid"][phase]
-        for first in range(0, len(runs), width):
-            cells = []
-            for run, code in zip(runs[first : first + width], codes[first : first + width]):
-                state = _CODE_STATE[code]
-                title = f"run {run} · {phase} · {STATE_LABELS[state]}"
-                bar = where.get((phase, run))
-                live = running.get((phase, run))
-                if state == "running" and live is not None:
-                    if live.get("total"):
-                        title += f" {live['completed']}/{live['total']}"
-                    if live.get("worker"):
-                        title += f" · on {worker_label(live['worker'])}"
-                elif bar is not None:
-                    title += f" · {seconds_text(float(bar[4]) - float(bar[3]))} on {worker_label(str(bar[0]))}"
-                if (phase, run) in errors:
-                    title += "\n" + errors[(phase, run)]
-                cells.append(
-                    f'<span class="gyre-cell" data-run="{run}" data-state="{state}" title="{escape(title)}"></span>'
-                )
-            rows.append(
-                f'<div class="gyre-row" data-first-run="{runs[first]}">'
-                f'<span class="gyre-row-label">{runs[first]}</span>'
-                f'<span class="gyre-cells">{"".join(cells)}</span></div>'
-            )
-        blocks.append(
-            f'<div class="gyre-phase" data-phase="{escape(phase)}"><div class="gyre-phase-head">{escape(phase)} '
-            f'<span class="gyre-phase-counts">— {escape(", ".join(summary))}</span></div>{"".join(rows)}</div>'
-        )
-    return "".join(blocks)
 
 
 def _counts(board: Mapping[str, Any]) -> str:
@@ -305,25 +243,45 @@ def phase_key_html(phases: Sequence[str]) -> str:
 
 
 def render_sections(
-    board: Mapping[str, Any], now: float, *, failures: Sequence[TaskOutcome] | None = None
+    board: Mapping[str, Any],
+    now: float,
+    *,
+    failures: Sequence[TaskOutcome] | None = None,
+    split_grid: bool = False,
+    only: Collection[str] | None = None,
 ) -> dict[str, str]:
     """Every section of the page as HTML, by the id of the element it fills.
 
     ``failures`` (default: those the board kept) lets the report pass every failure in full.
+    ``split_grid`` gives the grid as an empty frame (``gyre-grid``) followed by each phase's
+    head and each row of cells by their own ids, so a live page is sent only the rows that
+    changed; ``only`` draws just the sections named (those that move with the clock, say).
     """
     end = board.get("finished") or now
-    kept = board_failures(board) if failures is None else failures
-    return {
-        "gyre-status": _status(board, now),
-        "gyre-grid": _grid(board),
-        "gyre-counts": _counts(board),
-        "gyre-workers": _workers(board, now),
-        "gyre-running": _running(board, now),
-        "gyre-failures": failures_html(kept, more=board["n_failures"] - len(kept)),
-        "gyre-timeline": timeline_svg(
+    drawers: dict[str, Callable[[], str]] = {
+        "gyre-status": lambda: _status(board, now),
+        "gyre-counts": lambda: _counts(board),
+        "gyre-workers": lambda: _workers(board, now),
+        "gyre-running": lambda: _running(board, now),
+        "gyre-failures": lambda: _failures(board, failures),
+        "gyre-timeline": lambda: timeline_svg(
             board["bars"], board["running"], phases=board["phases"], start=board["started"], end=end
         ),
-        "gyre-histograms": histograms_svg(board["bars"], phases=board["phases"]),
-        "gyre-children": _children(board),
-        "gyre-phase-key": phase_key_html(board["phases"]),
+        "gyre-histograms": lambda: histograms_svg(board["bars"], phases=board["phases"]),
+        "gyre-children": lambda: _children(board),
+        "gyre-phase-key": lambda: phase_key_html(board["phases"]),
     }
+    drawn: dict[str, str] = {}
+    for name in SECTION_IDS:
+        if only is not None and name not in only:
+            continue
+        if name == "gyre-grid":
+            drawn.update(grid_html(board, split=split_grid))
+        else:
+            drawn[name] = drawers[name]()
+    return drawn
+
+
+def _failures(board: Mapping[str, Any], failures: Sequence[TaskOutcome] | None) -> str:
+    kept = board_failures(board) if failures is None else failures
+    return failures_html(kept, more=board["n_failures"] - len(kept))
