@@ -10,10 +10,10 @@ from pagedata import synthetic_report
 from gyre import Status, TaskOutcome
 from gyre.report.html import final_board, render_html_report
 from gyre.watch.board import RunBoard
+from gyre.watch.grid import grid_width
 from gyre.watch.pictures import histograms_svg, seconds_text, timeline_svg
 from gyre.watch.publisher import dashboard_lines
 from gyre.watch.scheduler_plugin import GyreDashboardPlugin
-from gyre.watch.grid import grid_width
 from gyre.watch.sections import CLOCK_SECTIONS, SECTION_IDS, pace, render_sections
 
 
