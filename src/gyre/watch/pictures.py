@@ -132,15 +132,9 @@ def timeline_svg(
             float(bar[4]),
             bar[5],
         )
-        x = _LABEL + (began - start) * scale
-        width = (ended - began) * scale
-        width = width - 0.5 if width > 3 else max(1.0, width)  # a hair between back-to-back bars
+        x, width = _span(began, ended, start=start, scale=scale)
         y = index[worker] * row + pad
-        extra = ""
-        if status == "failed":
-            extra = f' stroke="{STATE_COLOURS["failed"]}" stroke-width="2"'
-        elif status == "cached":
-            extra = ' fill-opacity="0.45"'
+        extra = _status_style(str(status))
         tooltip = f"run {run} · {phase} · {status} · {seconds_text(ended - began)} on {worker_label(worker)}"
         if len(bar) > 6 and bar[6]:
             tooltip += " (adaptive child)"
@@ -185,6 +179,21 @@ def timeline_svg(
     return "".join(parts) + note
 
 
+def _span(began: float, ended: float, *, start: float, scale: float) -> tuple[float, float]:
+    """Where a bar starts and how wide it is, a hair narrower than its time so back-to-back bars show apart."""
+    width = (ended - began) * scale
+    return _LABEL + (began - start) * scale, width - 0.5 if width > 3 else max(1.0, width)
+
+
+def _status_style(status: str) -> str:
+    """How a bar's status changes its look: failed outlined in red, cached pale."""
+    if status == "failed":
+        return f' stroke="{STATE_COLOURS["failed"]}" stroke-width="2"'
+    if status == "cached":
+        return ' fill-opacity="0.45"'
+    return ""
+
+
 def _paths(
     bars: Sequence[Sequence[Any]],
     *,
@@ -199,19 +208,13 @@ def _paths(
     groups: dict[tuple[str, str, str], list[str]] = {}
     for bar in bars:
         worker, phase, began, ended, status = str(bar[0]), str(bar[1]), float(bar[3]), float(bar[4]), str(bar[5])
-        width = (ended - began) * scale
-        width = width - 0.5 if width > 3 else max(1.0, width)
+        x, width = _span(began, ended, start=start, scale=scale)
         y = index[worker] * row + pad
         height = row - 2 * pad
-        x = _LABEL + (began - start) * scale
         groups.setdefault((worker, phase, status), []).append(f"M{x:.1f} {y}h{width:.1f}v{height}h-{width:.1f}z")
     parts = []
     for (worker, phase, status), shapes in sorted(groups.items()):
-        extra = ""
-        if status == "failed":
-            extra = f' stroke="{STATE_COLOURS["failed"]}" stroke-width="2"'
-        elif status == "cached":
-            extra = ' fill-opacity="0.45"'
+        extra = _status_style(status)
         tooltip = f"{phase} · {status} · {len(shapes)} (phase, run)s on {worker_label(worker)}"
         parts.append(
             f'<path data-worker="{escape(worker)}" data-phase="{escape(phase)}" data-status="{escape(status)}" '

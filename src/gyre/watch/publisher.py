@@ -111,6 +111,9 @@ class BoardPublisher:
             if self._failures == 1:
                 log.warning("could not send the pipeline's state to the gyre page: %s", exc)
             return False
+        if not isinstance(answer, dict):  # a plugin of an older gyre on a shared scheduler: it takes what it gets
+            self._sent = version
+            return bool(answer)
         self._held = {name: int(answer.get(name, 0)) for name in self._held}
         if self._held["bars"] < snapshot["n_bars"] or self._held["failures"] < snapshot["n_failures_kept"]:
             return answer.get("serving")  # the plugin missed some: the next send starts where it stopped
