@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import urllib.request
 
 from pagedata import synthetic_report
 
@@ -12,7 +14,7 @@ from gyre.report.html import final_board, render_html_report
 from gyre.watch.board import RunBoard
 from gyre.watch.grid import grid_width
 from gyre.watch.pictures import histograms_svg, seconds_text, timeline_svg
-from gyre.watch.publisher import dashboard_lines
+from gyre.watch.publisher import BoardPublisher, dashboard_lines
 from gyre.watch.scheduler_plugin import GyreDashboardPlugin
 from gyre.watch.sections import CLOCK_SECTIONS, SECTION_IDS, pace, render_sections
 
@@ -190,3 +192,29 @@ def test_the_announcement_says_where_per_phase_progress_is():
     lines = dashboard_lines(Model(), Engine(), gyre_page=True)  # type: ignore[arg-type]
     assert lines[1] == "gyre page at http://127.0.0.1:8787/gyre"
     assert "per-phase progress" in lines[-1] and "Progress panel" in lines[-1]
+
+
+def test_the_publisher_sends_each_bar_once_and_the_page_has_them_all(client):
+    board = RunBoard(pipeline="pub", key="pub-test", phases=["reco"], runs=range(1, 41))
+    sent: list[int] = []
+    snapshot = board.snapshot
+
+    def recording(**options: int) -> dict:
+        taken = snapshot(**options)
+        sent.append(len(taken["bars"]))
+        return taken
+
+    board.snapshot = recording  # type: ignore[method-assign]
+    publisher = BoardPublisher(client, board, interval=0.02)
+    assert publisher.start()
+    for run in range(1, 41):
+        board.task_done(ran("reco", run, f"tcp://10.0.0.{run % 3}:1", 100.0 + run, 100.5 + run))
+        time.sleep(0.005)
+    board.finish()
+    publisher.close()
+    assert sum(sent) == 40 and len(sent) > 1  # every bar went once, over several sends
+    base = str(client.dashboard_link).rsplit("/status", 1)[0]
+    with urllib.request.urlopen(f"{base}/gyre/state.json?pipeline=pub-test", timeout=30) as answer:
+        state = json.loads(answer.read())
+    assert state["board"]["id"] == "pub-test" and state["board"]["n_bars"] == 40
+    assert 'data-bars="40"' in state["html"]["gyre-timeline"] and 'data-workers="3"' in state["html"]["gyre-timeline"]
