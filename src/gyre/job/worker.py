@@ -286,7 +286,10 @@ def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
     if worker is None:
         return None
 
+    address = str(worker.address)
+
     def emit(message: dict[str, Any]) -> None:
-        worker.log_event(PROGRESS_TOPIC, message)
+        # where and since when it runs: the gyre page's running bars and worker column
+        worker.log_event(PROGRESS_TOPIC, {**message, "worker": address, "at": time.time()})
 
     return emit
