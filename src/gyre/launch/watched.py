@@ -74,6 +74,7 @@ def watched_run(
         phases=names,
         runs=selection.runs,
         missing=selection.missing,
+        skipped=selection.skipped,
     )
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
     display = TerminalDisplay(
@@ -88,8 +89,10 @@ def watched_run(
         engine, chains, options, listeners=[writer, costs, watch, host], cached=cached, costs=costs, deadline=deadline
     )
     host.attach(driver)
+    from ..job.worker_log import worker_logs  # imports distributed
+
     try:
-        with watch, stop_at(deadline):
+        with watch, worker_logs(engine.client, pipeline.workspace_path, token=job.token), stop_at(deadline):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
         reason = str(exc)
