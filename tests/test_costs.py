@@ -294,3 +294,20 @@ def test_the_eta_weighs_what_is_left_by_the_predicted_costs():
     plain._started -= 10.0
     plain.task_done(TaskOutcome(phase="fit", run=1, status=Status.DONE))
     assert plain.eta() == pytest.approx(10.0, rel=0.05)  # by count: half done, as long again
+
+
+def test_the_stop_at_the_deadline_comes_again_if_a_callback_swallowed_it():
+    from gyre.job.deadline import stop_at
+
+    deadline = Deadline(at=time.time() + 0.2, margin=0.0, source="test")
+    swallowed = 0
+    with pytest.raises(DeadlineReached), stop_at(deadline):
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:  # as an exception in a weakref callback or __del__ is: reported, then dropped
+                time.sleep(0.01)
+            except DeadlineReached:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+    assert swallowed == 2

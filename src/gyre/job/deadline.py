@@ -35,6 +35,7 @@ from ..errors import DeadlineReached
 from .options import JobOptions
 
 __all__ = [
+    "AGAIN_AFTER",
     "MAX_MARGIN",
     "MIN_MARGIN",
     "NOT_STARTED",
@@ -52,6 +53,8 @@ NOT_STARTED = "not started: predicted to end after the deadline"
 #: the default margin is a tenth of the time left at the job's start, within these bounds (seconds)
 MIN_MARGIN = 10.0
 MAX_MARGIN = 180.0
+#: seconds after which the stop is raised again if the first one was swallowed
+AGAIN_AFTER = 1.0
 
 
 def default_margin(seconds_left: float) -> float:
@@ -148,10 +151,12 @@ def stop_at(deadline: Deadline | None) -> Iterator[None]:
     fired: list[bool] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if fired:
-            return
+        if not fired:
+            log.warning("the deadline's margin is reached: stopping the job (%s)", deadline.describe())
         fired.append(True)
-        log.warning("the deadline's margin is reached: stopping the job (%s)", deadline.describe())
+        # a handler's exception can land in a callback that swallows it (a weakref's, a
+        # __del__): then the alarm comes again, until the block is left
+        signal.setitimer(signal.ITIMER_REAL, AGAIN_AFTER)
         raise deadline.reached()
 
     previous = signal.signal(signal.SIGALRM, handler)
