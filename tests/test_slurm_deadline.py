@@ -68,6 +68,7 @@ def _slow_analysis(tmp_path: Path, runs: int, delay: float) -> Path:
         ("#SBATCH --time=01:00:00", "#SBATCH --time=1"),
         ("#SBATCH --signal=B:TERM@120", "# (no walltime signal)"),
         ("RUNS=1-10", f"RUNS=1-{runs}"),
+        ("--deadline-margin 180", "--deadline-margin 10"),
     ):
         assert old in text, old
         text = text.replace(old, new)
