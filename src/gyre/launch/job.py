@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 
+from ..errors import DeadlineReached
 from ..execution import ExecutionModel
 from ..execution.base import Engine
 from ..execution.launcher import refuse_launched_copies
@@ -73,7 +74,7 @@ def run_job(
                 execution=model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=notes + ([str(interrupted)] if deadline and interrupted else []),
+                notes=notes + ([str(interrupted)] if isinstance(interrupted, DeadlineReached) else []),
                 interrupted=interrupted is not None,
             )
             if options.display:
