@@ -41,7 +41,7 @@ from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.options import ResumePolicy
 from .launch import generate_assets, start_pipeline
-from .phase import Phase
+from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
@@ -108,6 +108,7 @@ __all__ = [
     "Schema",
     "SchemaConflictError",
     "SchemaMismatchError",
+    "Split",
     "Stage",
     "StageFailed",
     "Status",

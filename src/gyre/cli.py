@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="each run's phases in one task, or never (default: once phases prove shorter than 100 ms)",
     )
+    run.add_argument(
+        "--no-split",
+        action="store_true",
+        help="run every run whole, even when a phase declares a Split (default: split the tail runs by event)",
+    )
 
     status = sub.add_parser("status", help="per phase: runs done / stale / missing / failed in a workspace")
     status.add_argument("workspace", type=Path)
@@ -187,6 +192,7 @@ def _run(pipeline: object, args: argparse.Namespace) -> int:
         performance_report=args.performance_report,
         display=not args.no_display,
         runs_to_skip=frozenset(parse_run_list(args.skip)),
+        split=not args.no_split,
     )
     try:
         report = run_job(pipeline, args.runs[0], args.runs[1], _model(args), options)

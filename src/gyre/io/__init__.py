@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from .artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .dataset import open_artifacts
+from .parts import concat_artifacts
 
-__all__ = ["EventChunk", "iter_chunks", "open_artifacts", "open_run", "write_artifact"]
+__all__ = ["EventChunk", "concat_artifacts", "iter_chunks", "open_artifacts", "open_run", "write_artifact"]

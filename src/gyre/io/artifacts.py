@@ -41,7 +41,9 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 _NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable."
 _NETCDF_ATTRS = ("_Netcdf4Dimid", "_Netcdf4Coordinates", "_NCProperties", "_nc3_strict")
-_HIDDEN_ATTRS = frozenset(("CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", *_NETCDF_ATTRS))
+#: the file attribute of a part artifact (a split run's part): ``[first event, stop]`` of its rows
+PART_EVENTS_ATTR = "gyre_events"
+_HIDDEN_ATTRS = frozenset(("CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", PART_EVENTS_ATTR, *_NETCDF_ATTRS))
 
 
 def write_artifact(
@@ -288,6 +290,7 @@ def iter_chunks(
     chunk_events: int | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     point_count: str = "point_count",
+    events: range | None = None,
 ) -> Iterator[EventChunk]:
     """Iterate a run file's events in chunks of bounded size, holding one chunk at a time.
 
@@ -304,11 +307,16 @@ def iter_chunks(
         Events per chunk; by default as many as fit in ``chunk_bytes``.
     chunk_bytes
         Upper bound of a chunk's size (all ``names`` together) when ``chunk_events`` is not given.
+    events
+        Only these events (a ``range`` of step 1, e.g. ``ctx.events`` in a split phase).
+        In the part artifact of a split run, whose rows are only its part's events, the
+        event numbers are those of the run: the part's own events are found where they are.
 
     Yields
     ------
     EventChunk
-        ``chunk["energy"]`` is the ``energy`` rows of events ``chunk.start:chunk.stop``.
+        ``chunk["energy"]`` is the ``energy`` rows of events ``chunk.start:chunk.stop``
+        (event numbers of the run).
     """
     import h5py
 
@@ -329,6 +337,8 @@ def iter_chunks(
         if len(set(lengths.values())) > 1:
             raise ValueError(f"{path}: the datasets do not have the same number of events: {lengths}")
         n_events = next(iter(lengths.values()))
+        first = int(np.asarray(handle.attrs.get(PART_EVENTS_ATTR, [0, n_events]))[0])  # a part's first event
+        rows = _rows_of(path, events, first, n_events)
         if chunk_events is None:
             row = sum(_row_bytes(datasets[n]) for n in per_event)
             row += 8 * bool(ragged)  # the point counts themselves
@@ -336,9 +346,9 @@ def iter_chunks(
                 n_points = datasets[next(iter(ragged))].shape[0]
                 row += sum(_row_bytes(datasets[n]) for n in ragged) * -(-n_points // max(n_events, 1))
             chunk_events = rows_per_chunk(row, chunk_bytes)
-        point = 0
-        for start in range(0, n_events, chunk_events):
-            stop = min(start + chunk_events, n_events)
+        point = int(np.asarray(counts[: rows.start], dtype=np.int64).sum()) if counts is not None else 0
+        for start in range(rows.start, rows.stop, chunk_events):
+            stop = min(start + chunk_events, rows.stop)
             arrays = {name: datasets[name][start:stop] for name in per_event}
             if counts is not None:
                 chunk_counts = np.asarray(counts[start:stop], dtype=np.int64)
@@ -346,7 +356,19 @@ def iter_chunks(
                 arrays.update({name: datasets[name][point:end] for name in ragged})
                 arrays.setdefault(point_count, chunk_counts)
                 point = end
-            yield EventChunk(start, stop, arrays)
+            yield EventChunk(first + start, first + stop, arrays)
+
+
+def _rows_of(path: Any, events: range | None, first: int, n_events: int) -> range:
+    """The rows of a file holding events ``first:first + n_events`` that hold ``events``."""
+    if events is None:
+        return range(n_events)
+    if events.step != 1 or events.start < first or events.stop > first + n_events:
+        raise ValueError(
+            f"{path}: events {events.start}-{events.stop - 1} asked, but the file holds events "
+            f"{first}-{first + n_events - 1} (pass a range of step 1 within them, e.g. ctx.events)"
+        )
+    return range(events.start - first, events.stop - first)
 
 
 def _dataset(handle: Any, path: Any, name: str) -> Any:

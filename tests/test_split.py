@@ -1,0 +1,157 @@
+"""Splitting big runs by event range: same artifacts as unsplit, resumed parts, failing parts, consecutive splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from splitphases import HitsPhase, NoisePhase, TotalPhase, make_uneven_runs
+from toyphases import calls
+
+from gyre import Pipeline, Split, iter_chunks, start_pipeline, write_artifact
+from gyre.io import concat_artifacts
+from gyre.workspace.parts import PartJournal
+
+#: one run holds most of the events: with 2 workers it is split
+SIZES = {1: 2000, 2: 150, 3: 120, 5: 90, 6: 60}
+
+
+@pytest.fixture
+def uneven(tmp_path: Path) -> Path:
+    directory = tmp_path / "runs"
+    make_uneven_runs(directory, SIZES)
+    return directory
+
+
+def pipeline(tmp_path: Path, runs: Path, name: str) -> Pipeline:
+    return Pipeline([NoisePhase(), HitsPhase(), TotalPhase()], [True] * 3, tmp_path / name, runs, seed=5)
+
+
+def values(workspace: Path) -> dict[str, np.ndarray]:
+    """Every dataset of every run artifact (not the parts), value by value."""
+    out = {}
+    for path in sorted(workspace.glob("*/run_*.h5")):
+        with h5py.File(path, "r") as handle:
+            for name, node in handle.items():
+                out[f"{path.parent.name}/{path.name}/{name}"] = node[...]
+    return out
+
+
+def part_records(workspace: Path, phase: str) -> dict:
+    return PartJournal(workspace).parts(phase)
+
+
+def test_split_run_gives_the_same_artifacts_as_unsplit(tmp_path, uneven, client):
+    split = start_pipeline(pipeline(tmp_path, uneven, "split"), 1, 6, client=client, disable_display=True)
+    whole = start_pipeline(pipeline(tmp_path, uneven, "whole"), 1, 6, client=client, disable_display=True, split=False)
+    assert split.ok and whole.ok
+    parts = split.outcome("noise", 1).parts
+    assert len(parts) > 1 and whole.outcome("noise", 1).parts == ()
+    assert parts[0]["first"] == 0 and parts[-1]["last"] == SIZES[1] - 1
+    assert all(p["first"] % 100 == 0 for p in parts)  # on the phases' common event blocks
+    assert split.outcome("noise", 2).parts == ()  # the small runs go whole
+    a, b = values(tmp_path / "split"), values(tmp_path / "whole")
+    # noise: noisy, event; hits: value, point_count, event, point; total: sum, n
+    assert a.keys() == b.keys() and len(a) == 40
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # the merged artifact is recorded and checked like any other: a second job reuses it all
+    again = start_pipeline(pipeline(tmp_path, uneven, "split"), 1, 6, client=client, disable_display=True)
+    assert {again.status(p, 1) for p in ("noise", "hits", "total")} == {"cached"}
+    record = json.loads((tmp_path / "split/.gyre/manifest/noise.jsonl").read_text().splitlines()[-1])
+    assert record["run"] in SIZES
+
+
+def test_consecutive_split_phases_run_part_by_part(tmp_path, uneven, client):
+    report = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True)
+    assert report.ok
+    noise, hits = part_records(tmp_path / "ws", "noise"), part_records(tmp_path / "ws", "hits")
+    count = len(report.outcome("noise", 1).parts)
+    assert len(report.outcome("hits", 1).parts) == count
+    for index in range(1, count + 1):
+        before, after = noise[(1, index, count)], hits[(1, index, count)]
+        assert before[1] == after[1]  # the same events
+        assert after[0].started >= before[0].finished  # part k of hits after part k of noise
+        # hits' part read noise's part, not a merged file
+    assert (tmp_path / "ws/noise/parts/run_0001.h5").is_dir()
+    with h5py.File(tmp_path / "ws/hits/run_0001.h5", "r") as merged:
+        assert merged["point_count"].shape == (SIZES[1],)
+        assert merged["value"].shape[0] == merged["point_count"][...].sum()
+    assert calls(tmp_path / "ws", "total").count(1) == 1
+
+
+def test_a_failing_part_fails_its_run_only_and_resume_reuses_the_finished_parts(tmp_path, uneven, client):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "fail_at").write_text("1234")
+    first = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True)
+    assert not first.ok
+    failed = first.outcome("noise", 1)
+    assert failed.status == "failed"
+    assert "run 1 part" in failed.error and "bad event 1234" in failed.error
+    bad = next(p for p in failed.parts if p["status"] == "failed")
+    assert bad["first"] <= 1234 <= bad["last"] and f"events {bad['first']}-{bad['last']}" in failed.error
+    assert first.status("hits", 1) == "skipped" and first.status("total", 1) == "skipped"
+    assert all(first.status("total", run) == "done" for run in (2, 3, 5, 6))
+    count = len(failed.parts)
+    assert len(calls(workspace, "noise")) == count + 4
+
+    # the next job computes only the failed part, whatever it is told about the cluster
+    (workspace / "fail_at").unlink()
+    second = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True)
+    assert second.ok
+    assert len(calls(workspace, "noise")) == count + 4 + 1
+    assert len(second.outcome("noise", 1).parts) == count
+    whole = start_pipeline(pipeline(tmp_path, uneven, "whole"), 1, 6, client=client, disable_display=True, split=False)
+    assert whole.ok
+    a, b = values(workspace), values(tmp_path / "whole")
+    for key in b:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_fail_fast_stops_at_a_failing_part(tmp_path, uneven, client):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "fail_at").write_text("10")
+    report = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True, fail_fast=True)
+    assert report.status("noise", 1) == "failed" or report.status("noise", 1) == "skipped"
+    assert report.status("total", 1) == "skipped"
+
+
+def test_iter_chunks_reads_an_event_range_of_a_whole_file_and_of_a_part(tmp_path):
+    whole = tmp_path / "run.h5"
+    counts = np.array([2, 0, 1, 3, 1])
+    write_artifact(
+        whole, {"e": ("event", np.arange(5.0)), "p": ("point", np.arange(7)), "point_count": ("event", counts)}
+    )
+    chunks = list(iter_chunks(whole, events=range(2, 5), chunk_events=2))
+    assert [(c.start, c.stop) for c in chunks] == [(2, 4), (4, 5)]
+    assert np.concatenate([c["p"] for c in chunks]).tolist() == [2, 3, 4, 5, 6]
+    part = tmp_path / "parts" / "run.h5" / "events_000000002-000000004.h5"
+    part.parent.mkdir(parents=True)
+    columns = {"e": ("event", np.arange(2.0, 5.0)), "p": ("point", np.arange(2, 7))}
+    columns["point_count"] = ("event", counts[2:])
+    write_artifact(part, columns)
+    from gyre.io.parts import mark_part
+
+    mark_part(part, range(2, 5))
+    chunk = next(iter(iter_chunks(part, events=range(3, 5))))
+    assert (chunk.start, chunk.stop) == (3, 5)
+    assert chunk["e"].tolist() == [3.0, 4.0] and chunk["p"].tolist() == [3, 4, 5, 6]
+    with pytest.raises(ValueError, match="holds events 2-4"):
+        next(iter(iter_chunks(part, events=range(0, 3))))
+    merged = concat_artifacts([whole, part], tmp_path / "joined.h5")
+    with h5py.File(merged, "r") as handle:
+        assert handle["e"].shape == (8,) and handle["p"].shape == (12,) and "gyre_events" not in handle.attrs
+
+
+def test_split_parts_are_fixed_blocks():
+    split = Split(dataset="traces", events_per_block=100)
+    assert split.parts(1050, 4) == (range(0, 200), range(200, 500), range(500, 800), range(800, 1050))
+    assert split.parts(1050, 4) == split.parts(1050, 4)
+    assert split.parts(150, 8) == (range(0, 100), range(100, 150))
+    with pytest.raises(ValueError, match="positive integer"):
+        Split(dataset="traces", events_per_block=0)
