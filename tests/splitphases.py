@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,13 @@ def make_uneven_runs(directory: Path, sizes: dict[int, int]) -> None:
     for run, size in sizes.items():
         with h5py.File(directory / f"run_{run:04d}.h5", "w") as handle:
             handle.create_dataset("signal", data=np.random.default_rng(run).normal(size=size))
+
+
+def _slow_here(ctx: RunContext) -> None:
+    """Sleep the seconds in ``<workspace>/slow``, if it exists (outside the configuration: a resumed job is fast)."""
+    marker = ctx.workspace / "slow"
+    if marker.exists():
+        time.sleep(float(marker.read_text()))
 
 
 def _fail_here(ctx: RunContext) -> None:
@@ -37,6 +45,7 @@ class NoisePhase(Phase):
         assert ctx.events is not None
         count_call(ctx.workspace, self.name, ctx.run)
         _fail_here(ctx)
+        _slow_here(ctx)
         chunks = {c.start: c["signal"] for c in iter_chunks(payload.artifacts["run"], ["signal"], events=ctx.events)}
         signal = np.concatenate([chunks[s] for s in sorted(chunks)])
         draws = np.concatenate([rng.normal(size=len(block)) for block, rng in ctx.event_blocks()])

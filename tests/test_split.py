@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from faultphases import gyre_env, wait_for
 from splitphases import HitsPhase, NoisePhase, TotalPhase, make_uneven_runs
 from toyphases import calls
 
@@ -155,3 +160,43 @@ def test_split_parts_are_fixed_blocks():
     assert split.parts(150, 8) == (range(0, 100), range(100, 150))
     with pytest.raises(ValueError, match="positive integer"):
         Split(dataset="traces", events_per_block=0)
+
+
+@pytest.mark.slow
+def test_an_interrupted_job_resumes_a_split_run_from_its_missing_parts(tmp_path, uneven):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "slow").write_text("0.5")
+    module = tmp_path / "split_pipeline.py"
+    module.write_text(
+        "import gyre\n"
+        "from splitphases import HitsPhase, NoisePhase, TotalPhase\n"
+        f"pipeline = gyre.Pipeline([NoisePhase(), HitsPhase(), TotalPhase()], [True] * 3, {str(workspace)!r}, "
+        f"{str(uneven)!r}, seed=5)\n"
+    )
+    command = [sys.executable, "-m", "gyre.cli", "run", f"{module}:pipeline", "--runs=1-6", "--no-display", "--procs=2"]
+    driver = subprocess.Popen(command, env=gyre_env(), start_new_session=True, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(part_records(workspace, "noise")) >= 2, 120, "two finished parts")
+        os.kill(driver.pid, signal.SIGTERM)
+        code = driver.wait(timeout=60)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert code == 128 + signal.SIGTERM
+    done = {key for key, (record, _) in part_records(workspace, "noise").items() if record.status == "done"}
+    count = next(iter(done))[2]
+    assert 2 <= len(done) < count, "not interrupted partway through run 1"
+    before = calls(workspace, "noise").count(1)
+
+    (workspace / "slow").unlink()
+    again = subprocess.run(command, env=gyre_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert calls(workspace, "noise").count(1) - before == count - len(done)  # only the missing parts
+    whole = start_pipeline(pipeline(tmp_path, uneven, "whole"), 1, 6, cluster="sync", disable_display=True)
+    assert whole.ok
+    a, b = values(workspace), values(tmp_path / "whole")
+    assert a.keys() == b.keys()
+    for key in b:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
