@@ -200,3 +200,17 @@ def test_an_interrupted_job_resumes_a_split_run_from_its_missing_parts(tmp_path,
     assert a.keys() == b.keys()
     for key in b:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_board_counts_a_split_runs_parts():
+    from gyre.result import Status, TaskOutcome
+    from gyre.watch.board import RunBoard
+
+    board = RunBoard(pipeline="p", key="p-1", phases=["noise"], runs=[1, 2])
+    board.run_progress({"phase": "noise", "run": 1, "completed": 5, "total": 10})
+    for index in (1, 2):
+        board.part_done(
+            TaskOutcome("noise", 1, Status.DONE, part=(index, 5), events=range(100 * index, 100 * index + 100))
+        )
+    (running,) = board.snapshot()["running"]
+    assert running["parts"] == "2/5 parts"

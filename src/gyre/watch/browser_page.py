@@ -139,7 +139,7 @@ function updateTables(board) {
 
   const running = document.getElementById('gyre-running');
   running.replaceChildren(...board.running.map(r => {
-    const line = el('div', {}, r.phase + ' · run ' + r.run);
+    const line = el('div', {}, r.phase + ' · run ' + r.run + (r.parts ? ' · ' + r.parts : ''));
     if (r.total) {
       const bar = el('span', {'class': 'gyre-bar'}); const fill = el('i');
       fill.style.width = Math.min(100, 100 * r.completed / r.total).toFixed(1) + '%';
