@@ -214,3 +214,19 @@ def test_the_board_counts_a_split_runs_parts():
         )
     (running,) = board.snapshot()["running"]
     assert running["parts"] == "2/5 parts"
+
+
+def test_the_cli_runs_every_run_whole_with_no_split(tmp_path, uneven):
+    from gyre.cli import main
+
+    module = tmp_path / "split_cli_pipeline.py"
+    module.write_text(
+        "import gyre\n"
+        "from splitphases import HitsPhase, NoisePhase, TotalPhase\n"
+        f"pipeline = gyre.Pipeline([NoisePhase(), HitsPhase(), TotalPhase()], [True] * 3, {str(tmp_path / 'ws')!r}, "
+        f"{str(uneven)!r}, seed=5)\n"
+    )
+    assert main(["run", f"{module}:pipeline", "--runs=1-6", "--no-display", "--procs=2", "--no-split"]) == 0
+    saved = json.loads((tmp_path / "ws/report.json").read_text())
+    assert saved["ok"] and not any(record["parts"] for record in saved["records"])
+    assert not (tmp_path / "ws/noise/parts").exists()

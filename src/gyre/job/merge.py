@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from ..result import PhaseResult, Status, TaskOutcome
 from ..workspace.manifest import artifact_facts
 from .seeding import run_generator
 from .shared import load_shared
-from .worker import TaskSpec, _check_result, _worker_address
+from .worker import TaskSpec, _check_result, _worker_address, failed_outcome
 
 __all__ = ["default_merge", "merge_parts", "part_summary"]
 
@@ -83,21 +82,7 @@ def merge_parts(spec: TaskSpec, upstream: TaskOutcome | PhaseResult, *parts: Tas
         if spec.raise_errors:
             raise
         error = exc if isinstance(exc, RunError) else _wrap(exc, spec, len(parts))
-        detail = "".join(traceback.format_exception(exc))
-        log.error("merging the %d parts of phase %s on run %d failed:\n%s", len(parts), name, spec.run, detail)
-        return TaskOutcome(
-            phase=name,
-            run=spec.run,
-            status=Status.FAILED,
-            error=str(error),
-            error_type=type(exc).__name__,
-            traceback=detail,
-            started=started,
-            finished=time.time(),
-            worker=_worker_address(),
-            lineage=spec.lineage,
-            parts=summaries,
-        )
+        return failed_outcome(spec, exc, error, started=started, worker=_worker_address(), parts=summaries)
     return TaskOutcome(
         phase=name,
         run=spec.run,

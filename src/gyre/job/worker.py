@@ -25,7 +25,7 @@ from ..workspace.manifest import artifact_facts
 from .seeding import block_generator, run_generator
 from .shared import load_shared
 
-__all__ = ["PickledPhase", "TaskSpec", "execute_phase"]
+__all__ = ["PickledPhase", "TaskSpec", "execute_phase", "failed_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -132,23 +132,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         if spec.raise_errors:
             raise
         error = exc if isinstance(exc, RunError) else _wrap(exc, spec)
-        detail = "".join(traceback.format_exception(exc))
-        log.error("phase %s failed on %s:\n%s", phase.name, spec.label, detail)
-        return TaskOutcome(
-            phase=phase.name,
-            run=spec.run,
-            status=Status.FAILED,
-            error=str(error),
-            error_type=type(exc).__name__,
-            traceback=detail,
-            started=started,
-            finished=time.time(),
-            worker=worker,
-            lineage=spec.lineage,
-            children=tuple(children),
-            part=spec.part,
-            events=spec.events if spec.part else None,
-        )
+        return failed_outcome(spec, exc, error, started=started, worker=worker, children=tuple(children))
     return TaskOutcome(
         phase=phase.name,
         run=spec.run,
@@ -162,6 +146,37 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         children=tuple(children),
         part=spec.part,
         events=spec.events if spec.part else None,
+    )
+
+
+def failed_outcome(
+    spec: TaskSpec,
+    exc: BaseException,
+    error: BaseException,
+    *,
+    started: float,
+    worker: str,
+    children: tuple[Any, ...] = (),
+    parts: tuple[Any, ...] = (),
+) -> TaskOutcome:
+    """The ``failed`` outcome of ``spec`` for ``exc`` (raised in it), described by ``error``; logs the traceback."""
+    detail = "".join(traceback.format_exception(exc))
+    log.error("phase %s failed on %s:\n%s", spec.phase.name, spec.label, detail)
+    return TaskOutcome(
+        phase=spec.phase.name,
+        run=spec.run,
+        status=Status.FAILED,
+        error=str(error),
+        error_type=type(exc).__name__,
+        traceback=detail,
+        started=started,
+        finished=time.time(),
+        worker=worker,
+        lineage=spec.lineage,
+        children=children,
+        part=spec.part,
+        events=spec.events if spec.part else None,
+        parts=parts,
     )
 
 
