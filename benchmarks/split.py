@@ -17,7 +17,10 @@ work in all). Interleaved in each repeat:
   and the event-granular ideal W/2.
 
 Prints the medians side by side, the ratios, and each worker's peak resident memory
-(``ru_maxrss``). Target: split ≤ 1.15 × W/2. Then, from docs/scaling.md's model (LPT list
+(``ru_maxrss``). Target: split ≤ 1.15 × W/2. On a shared machine whose load changes between
+the jobs of a repeat, W (measured serially) can be far from what a job saw, so each job is
+also set against its own ideal, from the seconds its tasks took (T in all, L on the longest
+run): whole / max(T/2, L) and split / T/2. The order of the two jobs alternates by repeat. Then, from docs/scaling.md's model (LPT list
 scheduling of tasks plus 1.2 ms of scheduler CPU per task), what splitting gives on 64 and
 1,000 workers for a campaign of log-normal run sizes.
 """
@@ -130,8 +133,11 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def gyre_job(run_dir: Path, workspace: Path, iterations: int, *, split: bool) -> tuple[float, list[float], int]:
-    """Wall seconds of one job on a fresh 2-worker cluster, each worker's peak MiB, and the parts of run 1."""
+def gyre_job(
+    run_dir: Path, workspace: Path, iterations: int, *, split: bool
+) -> tuple[float, list[float], int, float, float]:
+    """One job on a fresh 2-worker cluster: wall seconds, each worker's peak MiB, the parts of run 1,
+    and the seconds its tasks took in all and on the longest run (as this job saw the machine)."""
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         Client(cluster) as client,
@@ -143,7 +149,11 @@ def gyre_job(run_dir: Path, workspace: Path, iterations: int, *, split: bool) ->
         wall = time.perf_counter() - started
         assert report.ok, report.render()
         peaks = sorted(client.run(_peak_rss_mib).values())
-    return wall, peaks, len(report.outcome("busy", 1).parts)
+    seconds = {}
+    for run in report.runs:
+        outcome = report.outcome("busy", run)
+        seconds[run] = (outcome.duration or 0.0) + sum(part["seconds"] or 0.0 for part in outcome.parts)
+    return wall, peaks, len(report.outcome("busy", 1).parts), sum(seconds.values()), max(seconds.values())
 
 
 def same_artifacts(a: Path, b: Path) -> bool:
@@ -194,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"calibrated: {iterations} iterations per event for ~{args.ms} ms; {os.cpu_count()} cores, load {load}")
     rows: dict[str, list[float]] = {k: [] for k in ("W", "L", "whole", "split")}
+    # each job against its own ideal, from the seconds its tasks took: robust to a machine whose
+    # load changes between the jobs of a repeat
+    own: dict[str, list[float]] = {"whole": [], "split": []}
     peaks: dict[str, list[float]] = {"whole": [], "split": []}
     with tempfile.TemporaryDirectory(prefix="gyre-split-") as tmp:
         root = Path(tmp)
@@ -204,11 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             seconds = serial(root / "runs", sizes, iterations)
             rows["W"].append(sum(seconds))
             rows["L"].append(max(seconds))
-            for mode in ("whole", "split"):
-                wall, peak, parts = gyre_job(
+            for mode in ("whole", "split") if repeat % 2 == 0 else ("split", "whole"):  # alternated
+                wall, peak, parts, task_seconds, longest = gyre_job(
                     root / "runs", root / f"ws-{mode}-{repeat}", iterations, split=mode == "split"
                 )
                 rows[mode].append(wall)
+                ideal = task_seconds / 2 if mode == "split" else max(task_seconds / 2, longest)
+                own[mode].append(wall / ideal)
                 peaks[mode].extend(peak)
                 n_parts = parts if mode == "split" else n_parts
             print(
@@ -229,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  whole / max(W/2,L) = {med['whole'] / run_ideal:.2f}")
     print(f"  split / W/2        = {med['split'] / event_ideal:.2f}   (target ≤ 1.15)")
     print(f"  split / whole      = {med['split'] / med['whole']:.2f}")
+    print(
+        f"  each job vs its own ideal (from its tasks' seconds): whole / max(T/2, L) = "
+        f"{statistics.median(own['whole']):.2f}, split / T/2 = {statistics.median(own['split']):.2f}"
+    )
     print(f"  merged artifacts identical to unsplit: {identical}")
     print(
         f"  peak resident memory per worker: whole {max(peaks['whole']):.0f} MiB, split {max(peaks['split']):.0f} MiB "
