@@ -125,6 +125,7 @@ class PipelineReport:
                     "started": None,
                     "finished": None,
                     "lineage": [],
+                    "parts": [],
                 }
 
     def to_dict(self) -> dict[str, Any]:
