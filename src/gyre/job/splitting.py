@@ -135,8 +135,9 @@ def split_chains(
     splitting = [c for c in chains if any(_computes_split(c, i, plan) for i in range(len(c.tasks)))]
     if not splitting:
         return SplitJob(list(chains))
-    events = count_events(splitting)
-    cost = cost or event_cost(events, {c.run.run: c.run.size for c in chains})
+    events = count_events(chains)
+    busy = [c for c in chains if any(plan.decision(s.phase.name, s.run).action == "compute" for s in c.tasks)]
+    cost = cost or event_cost(events, {c.run.run: c.run.size for c in busy})
     total = sum(
         cost(spec.phase.name, spec.run)
         for chain in chains
