@@ -230,3 +230,22 @@ def test_the_cli_runs_every_run_whole_with_no_split(tmp_path, uneven):
     saved = json.loads((tmp_path / "ws/report.json").read_text())
     assert saved["ok"] and not any(record["parts"] for record in saved["records"])
     assert not (tmp_path / "ws/noise/parts").exists()
+
+
+def test_an_adaptive_child_of_split_phases_gets_the_runs_events(tmp_path, uneven, client):
+    def strategy(*, outcome, outcomes, node):
+        if node.generation == 0 and outcome.run == 2:
+            from gyre import ChildRequest
+
+            return [ChildRequest("again", runs=(2,), name="again")]
+        return []
+
+    report = start_pipeline(
+        pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True, adaptive=strategy
+    )
+    assert report.ok and report.children and report.children[0].status == "done"
+    child = next((tmp_path / "ws" / "children").iterdir())
+    mine = values(child)
+    assert mine["hits/run_0002.h5/event"].tolist() == list(range(SIZES[2]))  # the whole run's events
+    # its draws come per block too, from generators keyed by its lineage as well
+    assert mine["total/run_0002.h5/sum"] != values(tmp_path / "ws")["total/run_0002.h5/sum"]

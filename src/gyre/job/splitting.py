@@ -33,7 +33,16 @@ from .chains import RunChain
 from .options import ResumePolicy
 from .resume import ResumePlan
 
-__all__ = ["PARTS_PER_THREAD", "CostModel", "SplitJob", "count_events", "event_cost", "part_key", "split_chains"]
+__all__ = [
+    "PARTS_PER_THREAD",
+    "CostModel",
+    "SplitJob",
+    "count_events",
+    "event_cost",
+    "part_key",
+    "split_chains",
+    "with_run_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +184,25 @@ def split_chains(
     if cached:
         log.info("resume: %d part(s) of split runs reused", len(cached))
     return SplitJob([out.get(c.run.run, c) for c in chains], cached, tuple(notes))
+
+
+def with_run_events(chains: Sequence[RunChain]) -> list[RunChain]:
+    """The chains with their split phases given the whole run's events (``ctx.events``), none split.
+
+    For chains that are never split (adaptive children): their split phases see the run's
+    events and draw per block as in the job that made their parents.
+    """
+    events = count_events(chains)
+    out = []
+    for chain in chains:
+        n_events = events.get(chain.run.run)
+        if n_events is None:
+            out.append(chain)
+            continue
+        whole = range(n_events)
+        tasks = tuple(dataclasses.replace(s, events=whole) if s.phase.split is not None else s for s in chain.tasks)
+        out.append(dataclasses.replace(chain, tasks=tasks))
+    return out
 
 
 def _split(chain: RunChain, index: int) -> Split:
