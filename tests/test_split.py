@@ -151,6 +151,13 @@ def test_iter_chunks_reads_an_event_range_of_a_whole_file_and_of_a_part(tmp_path
     merged = concat_artifacts([whole, part], tmp_path / "joined.h5")
     with h5py.File(merged, "r") as handle:
         assert handle["e"].shape == (8,) and handle["p"].shape == (12,) and "gyre_events" not in handle.attrs
+        assert handle["e"][...].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 2.0, 3.0, 4.0]
+    labels = [tmp_path / f"labels{i}.h5" for i in range(2)]
+    for i, path in enumerate(labels):
+        write_artifact(path, {"label": ("event", np.array([f"ev{i}a", f"ev{i}b"])), "gain": ("pad", np.ones(3))})
+    with h5py.File(concat_artifacts(labels, tmp_path / "labels.h5"), "r") as handle:
+        assert handle["label"].asstr()[...].tolist() == ["ev0a", "ev0b", "ev1a", "ev1b"]
+        assert handle["gain"].shape == (3,)  # not along event: from the first part
 
 
 def test_split_parts_are_fixed_blocks():

@@ -32,7 +32,7 @@ import numpy as np
 from ..workspace.atomic import atomic_path
 from .lazy import H5Slab, lazy_array
 
-__all__ = ["EventChunk", "iter_chunks", "open_run", "write_artifact"]
+__all__ = ["EventChunk", "RowBlocks", "iter_chunks", "open_run", "write_artifact"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,11 @@ def write_artifact(
     return target
 
 
-def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray, dict[str, Any]]:
+def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray | RowBlocks, dict[str, Any]]:
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         raise TypeError(f"data_vars[{name!r}] must be (dims, values) or (dims, values, attrs), got {spec!r}")
     dims = (spec[0],) if isinstance(spec[0], str) else tuple(spec[0])
-    values = np.asarray(spec[1])
+    values = spec[1] if isinstance(spec[1], RowBlocks) else np.asarray(spec[1])
     if values.ndim != len(dims):
         raise ValueError(
             f"data_vars[{name!r}] has {values.ndim} axes but {len(dims)} dimension names {dims}; give one name per axis"
@@ -126,15 +126,15 @@ def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], n
 
 
 def _dimension_sizes(
-    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]],
+    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray | RowBlocks, dict[str, Any]]],
     coordinates: Mapping[str, np.ndarray],
 ) -> dict[str, int]:
     sizes: dict[str, int] = {}
     owners: dict[str, str] = {}
-    for dim, values in coordinates.items():
-        if values.ndim != 1:
-            raise ValueError(f"coordinate {dim!r} must be 1-D, got shape {values.shape}")
-        sizes[dim], owners[dim] = len(values), f"coordinate {dim!r}"
+    for dim, coordinate in coordinates.items():
+        if coordinate.ndim != 1:
+            raise ValueError(f"coordinate {dim!r} must be 1-D, got shape {coordinate.shape}")
+        sizes[dim], owners[dim] = len(coordinate), f"coordinate {dim!r}"
     for name, (dims, values, _) in variables.items():
         if name in sizes or name in coordinates:
             raise ValueError(f"{name!r} is both a dimension and a data variable; pass it in coords instead")
@@ -148,9 +148,45 @@ def _dimension_sizes(
     return sizes
 
 
-def _create(handle: Any, name: str, values: np.ndarray, compression: str | None) -> Any:
+@dataclass(frozen=True)
+class RowBlocks:
+    """A variable given as consecutive blocks of rows, read one at a time while it is written.
+
+    Pass it as the values of a ``write_artifact`` variable to write a large array without
+    holding it: ``read(i)`` returns the rows of block ``i`` (``lengths[i]`` of them, in order).
+    """
+
+    lengths: tuple[int, ...]
+    row_shape: tuple[int, ...]
+    dtype: np.dtype
+    read: Any  # Callable[[int], np.ndarray]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The whole variable's shape."""
+        return (sum(self.lengths), *self.row_shape)
+
+    @property
+    def ndim(self) -> int:
+        """Its number of axes."""
+        return 1 + len(self.row_shape)
+
+
+def _create(handle: Any, name: str, values: np.ndarray | RowBlocks, compression: str | None) -> Any:
     import h5py
 
+    if isinstance(values, RowBlocks):
+        string = values.dtype.kind in "UO"
+        dtype = h5py.string_dtype() if string else values.dtype
+        options = {"compression": compression} if compression and sum(values.lengths) else {}
+        dataset = handle.create_dataset(name, shape=values.shape, dtype=dtype, **options)
+        start = 0
+        for index, length in enumerate(values.lengths):
+            if length:
+                block = np.asarray(values.read(index))
+                dataset[start : start + length] = block.astype(object) if string else block
+            start += length
+        return dataset
     if values.dtype.kind in "UO":
         return handle.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
     options = {"compression": compression} if compression and values.ndim and values.size else {}

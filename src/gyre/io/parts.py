@@ -10,6 +10,7 @@ the first part.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import PART_EVENTS_ATTR, scan_file, write_artifact
+from .artifacts import PART_EVENTS_ATTR, RowBlocks, scan_file, write_artifact
 
 __all__ = ["CONCAT_DIMS", "concat_artifacts", "is_hdf5", "mark_part"]
 
@@ -58,7 +59,6 @@ def concat_artifacts(
         No parts, or parts that do not hold the same variables and dimensions (the message
         names the part and the variable).
     """
-    import h5py
 
     if not parts:
         raise ValueError(f"no part artifacts to merge into {target}")
@@ -75,28 +75,32 @@ def concat_artifacts(
                     f"dims {var.dims}, shape {var.shape} in the first part but is {found} here "
                     "(every part must write the same variables; or define merge(parts, ctx) on the phase)"
                 )
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in first.variables}
-    for path in parts:
-        with h5py.File(path, "r") as handle:
-            for name, var in first.variables.items():
-                if (var.dims and var.dims[0] in CONCAT_DIMS) or not columns[name]:
-                    columns[name].append(_read(handle[name]))
     coords: dict[str, Any] = {}
     data_vars: dict[str, tuple[Any, ...]] = {}
     for name, var in first.variables.items():
-        values = np.concatenate(columns[name]) if len(columns[name]) > 1 else columns[name][0]
+        joined = bool(var.dims) and var.dims[0] in CONCAT_DIMS
         if var.is_coord and var.dims == (name,):
-            coords[name] = values
+            coords[name] = np.concatenate([_read(path, name) for path in parts]) if joined else _read(parts[0], name)
+        elif joined:  # written part after part: one part's rows in memory at a time
+            lengths = tuple(info.variables[name].shape[0] for info in infos)
+            blocks = RowBlocks(lengths, tuple(var.shape[1:]), var.dtype, functools.partial(_read_part, parts, name))
+            data_vars[name] = (var.dims, blocks, dict(var.attrs))
         else:
-            data_vars[name] = (var.dims, values, dict(var.attrs))
+            data_vars[name] = (var.dims, _read(parts[0], name), dict(var.attrs))
     written = write_artifact(target, data_vars, coords=coords, attrs=dict(first.attrs), compression=compression)
     log.debug("merged %d parts into %s", len(parts), target)
     return written
 
 
-def _read(dataset: Any) -> np.ndarray:
+def _read(path: str | os.PathLike[str], name: str) -> np.ndarray:
     import h5py
 
-    if h5py.check_string_dtype(dataset.dtype):
-        return np.asarray(dataset.asstr()[...], dtype=object)
-    return np.asarray(dataset[...])
+    with h5py.File(path, "r") as handle:
+        dataset = handle[name]
+        if h5py.check_string_dtype(dataset.dtype):
+            return np.asarray(dataset.asstr()[...], dtype=object)
+        return np.asarray(dataset[...])
+
+
+def _read_part(parts: Sequence[str | os.PathLike[str]], name: str, index: int) -> np.ndarray:
+    return _read(parts[index], name)
