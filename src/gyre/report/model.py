@@ -261,7 +261,7 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
             for phase in report.phases:
                 status = report.status(phase, run)
                 outcome: TaskOutcome | None = None if status == Status.MISSING else report.outcome(phase, run)
-                duration = outcome.duration if outcome is not None else None
+                duration = _work_seconds(outcome) if outcome is not None else None
                 text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == Status.DONE else "")
                 cells.append(text.rjust(8))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
@@ -273,12 +273,19 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
     return "\n".join(lines)
 
 
+def _work_seconds(outcome: TaskOutcome) -> float | None:
+    """The seconds a (phase, run) took: its task's, plus its parts' for a split run."""
+    if outcome.duration is None:
+        return None
+    return outcome.duration + sum(float(part.get("seconds") or 0.0) for part in outcome.parts)
+
+
 def render_parts(outcomes: Sequence[TaskOutcome], *, max_lines: int = 40) -> list[str]:
     """The parts of the split runs, one line each: ``clouds run 7 part 3/8, events 3000-3999: done 1.20 s``."""
     split = sorted((o for o in outcomes if o.parts), key=lambda o: (o.run, o.phase))
     if not split:
         return []
-    lines = ["", f"  split runs ({len(split)} (phase, run)s computed in parts, then merged):"]
+    lines = ["", f"  split runs ({len(split)} (phase, run)s computed in parts then merged; their seconds above add up both):"]
     for outcome in split:
         for part in outcome.parts:
             seconds = part.get("seconds")
