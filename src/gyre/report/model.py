@@ -285,7 +285,8 @@ def render_parts(outcomes: Sequence[TaskOutcome], *, max_lines: int = 40) -> lis
     split = sorted((o for o in outcomes if o.parts), key=lambda o: (o.run, o.phase))
     if not split:
         return []
-    lines = ["", f"  split runs ({len(split)} (phase, run)s computed in parts then merged; their seconds above add up both):"]
+    head = f"  split runs ({len(split)} (phase, run)s in parts, then merged; the seconds above are parts + merge):"
+    lines = ["", head]
     for outcome in split:
         for part in outcome.parts:
             seconds = part.get("seconds")
