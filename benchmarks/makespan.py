@@ -180,9 +180,8 @@ def main() -> None:
                 figures["gyre untuned"].append(timed_pipeline(root / f"untuned{repeat}", run_dir, args.runs, client))
 
             started = time.perf_counter()
-            report = start_pipeline(
-                make_pipeline(root / f"cold{repeat}", run_dir), 1, args.runs, n_procs=2, disable_display=True, split=False
-            )
+            pipeline = make_pipeline(root / f"cold{repeat}", run_dir)
+            report = start_pipeline(pipeline, 1, args.runs, n_procs=2, disable_display=True, split=False)
             figures["gyre cold"].append(time.perf_counter() - started)
             assert report.ok, report.summary()
 
