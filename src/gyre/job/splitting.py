@@ -168,7 +168,7 @@ def split_chains(
         block = math.lcm(*(_split(chain, i).events_per_block for i in indices))
         grid = Split(dataset=_split(chain, indices[0]).dataset, events_per_block=block)
         work = sum(cost(chain.tasks[i].phase.name, run) for i in indices)
-        count = _recorded_count(chain, indices, plan, records)
+        count = _recorded_count(chain, indices, plan, records) if enabled else 1
         if count is None:
             count = max(1, math.ceil(work / bound)) if enabled and n_threads > 1 and 0 < bound < work else 1
         parts = grid.parts(n_events, count) if count > 1 else ()
