@@ -116,7 +116,8 @@ def test_changed_run_file_recomputes_that_run(tmp_path, run_dir):
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
     assert statuses(report, "scale") == {1: "cached", 2: "done", 3: "cached"}
-    assert "phase 'scale': recomputing 1 run (2): its run file changed (size or modification time)" in report.notes
+    assert "phase 'scale': recomputing 1 run (2): its run file changed (size or modification time; " in report.notes[0]
+    assert "`cp -p`" in report.notes[0] and "--hash-run-files" in report.notes[0]
     content = ResumePolicy(run_identity="content")  # content identity ignores the mtime: first run records it
     start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, resume=content)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
