@@ -105,5 +105,5 @@ def _post_mortem(exc: BaseException) -> None:
     import traceback
 
     traceback.print_exception(exc, file=sys.stderr)
-    print(f"gyre: {type(exc).__name__} in the debugged task; entering pdb (q to quit)", file=sys.stderr, flush=True)
+    print(f"gyre: {type(exc).__name__} in the debugged task; entering pdb where it was raised (`up` climbs towards your phase, `q` quits)", file=sys.stderr, flush=True)
     pdb.post_mortem(exc.__traceback__)
