@@ -207,7 +207,7 @@ def test_clean_shows_then_removes_a_phase(project):
     assert gyre("run", "analysis.py:pipeline", "--runs", "1-3", "--sync", "--no-display", cwd=project).returncode == 0
     asked = gyre("clean", "analysis.py:pipeline", "--phase", "double", cwd=project)  # stdin is not a terminal
     assert asked.returncode == 1 and "pass --yes" in asked.stderr
-    assert f"phase 'double': 3 artifact files" in asked.stdout and "3 records in" in asked.stdout
+    assert "phase 'double': 3 artifact files" in asked.stdout and "3 records in" in asked.stdout
     assert "later phases (total) will be recomputed" in asked.stdout
     assert len(list((project / "ws/double").glob("*.h5"))) == 3
     done = gyre("clean", "analysis.py:pipeline", "--phase", "double", "--yes", cwd=project)

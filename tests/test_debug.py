@@ -66,7 +66,10 @@ def project(tmp_path: Path) -> Path:
 
 def job(project: Path):
     return start_pipeline(
-        load_pipeline(f"{project / 'analysis.py'}:pipeline"), 1, 3, cluster=SyncModel(raise_errors=False),
+        load_pipeline(f"{project / 'analysis.py'}:pipeline"),
+        1,
+        3,
+        cluster=SyncModel(raise_errors=False),
         disable_display=True,
     )
 
@@ -151,5 +154,7 @@ def test_debug_task_reproduces_the_jobs_artifact(project):
     with pytest.raises(Exception, match="Singular matrix"):
         gyre.debug_task(pipeline, phase="fit", run=2, post_mortem=False)
     (project / "ws/smear/run_0001.h5").unlink()
-    with pytest.raises(MissingArtifactError, match="needs the artifact of phase 'smear', which artifact 'smear' is missing"):
+    with pytest.raises(
+        MissingArtifactError, match="needs the artifact of phase 'smear', but artifact 'smear' is missing"
+    ):
         gyre.debug_task(pipeline, phase="fit", run=1, post_mortem=False)

@@ -136,7 +136,13 @@ def test_plan_entries_have_room_for_more_facts(tmp_path, run_dir):
     task = plan.task("scale", 1)
     assert task.facts == {}
     extended = type(task)(task.phase, task.run, task.state, task.reason, facts={"cost": "file size"})
-    assert extended.to_dict() == {"phase": "scale", "run": 1, "state": "compute", "reason": "not done before", "cost": "file size"}
+    assert extended.to_dict() == {
+        "phase": "scale",
+        "run": 1,
+        "state": "compute",
+        "reason": "not done before",
+        "cost": "file size",
+    }
 
 
 def test_dry_run_exit_status_and_json(tmp_path, run_dir, capsys, monkeypatch):
@@ -164,7 +170,12 @@ def test_dry_run_exit_status_and_json(tmp_path, run_dir, capsys, monkeypatch):
     data = json.loads(capsys.readouterr().out)
     assert data["counts"] == {"compute": 0, "stale": 10, "cached": 5, "missing input": 3}
     assert data["would_compute"] is True and data["missing_runs"] == [4]
-    assert {"phase": "sum", "state": "stale", "reason": "configuration changed (offset: 0.0 → 2.5)", "runs": "1-3,5-6"} in data["groups"]
+    assert {
+        "phase": "sum",
+        "state": "stale",
+        "reason": "configuration changed (offset: 0.0 → 2.5)",
+        "runs": "1-3,5-6",
+    } in data["groups"]
     task = next(t for t in data["tasks"] if t["phase"] == "stat" and t["run"] == 5)
     assert task == {"phase": "stat", "run": 5, "state": "stale", "reason": "upstream phase 'sum' is recomputed"}
     assert calls(tmp_path / "ws", "sum") == [1, 2, 3, 5, 6]  # the dry runs computed nothing
@@ -182,8 +193,9 @@ def test_adaptive_strategy_generator_is_reproducible(tmp_path, run_dir):
 
     for seed in (5, 5, 6):
         jobs.append({})
-        start_pipeline(make(tmp_path, run_dir, seed=seed), 1, 6, cluster=SYNC, disable_display=True,
-                       adaptive=strategy, force=True)
+        start_pipeline(
+            make(tmp_path, run_dir, seed=seed), 1, 6, cluster=SYNC, disable_display=True, adaptive=strategy, force=True
+        )
     assert jobs[0] == jobs[1] and sorted(jobs[0]) == [1, 2, 3, 5, 6]
     assert len(set(jobs[0].values())) == 5 and jobs[2] != jobs[0]
     assert jobs[0][3] == gyre.job.seeding.run_generator(5, "<adaptive strategy>", 3).random()

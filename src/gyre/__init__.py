@@ -39,8 +39,8 @@ from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, 
 from .execution.mpi import MPIModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
-from .job.options import ResumePolicy
 from .job.dryrun import JobPlan, PlannedTask, PlanState
+from .job.options import ResumePolicy
 from .launch import debug_task, generate_assets, plan, start_pipeline
 from .phase import Phase
 from .pipeline import Pipeline

@@ -144,5 +144,3 @@ def _provenance(args: argparse.Namespace) -> int:
 
     print(render_provenance(args.workspace, args.phase, args.run))
     return 0
-
-

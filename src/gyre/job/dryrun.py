@@ -219,7 +219,9 @@ def dry_run(pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions)
                 blocked = f"needs the artifact of inactive phase {phase.name!r}, which is not there"
             tasks.append(task)
     no_file = f"the run has no file (looked for {pipeline.run_pattern} in {pipeline.trace_path})"
-    tasks += [PlannedTask(p.name, run, PlanState.MISSING_INPUT, no_file) for run in selection.missing for p in pipeline.phases]
+    tasks += [
+        PlannedTask(p.name, run, PlanState.MISSING_INPUT, no_file) for run in selection.missing for p in pipeline.phases
+    ]
     order = {p.name: i for i, p in enumerate(pipeline.phases)}
     tasks.sort(key=lambda t: (order[t.phase], t.run))
     return JobPlan(

@@ -172,7 +172,9 @@ def plan_resume(
                 decision = _inactive(common, record, pipeline.workspace_path, policy)
                 if decision.action == "cached" and record is not None:
                     fingerprint = record.fingerprint  # downstream depends on what is really there
-                elif recomputed is None and (record is not None or not inactive_artifact_exists(phase, run.run, workspace)):
+                elif recomputed is None and (
+                    record is not None or not inactive_artifact_exists(phase, run.run, workspace)
+                ):
                     recomputed = f"the cached artifact of inactive phase {phase.name!r} changed or is missing"
             elif force or index >= first_forced:
                 decision = TaskDecision(action="compute", reason="forced", record=record, **common)

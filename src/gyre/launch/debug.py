@@ -90,12 +90,15 @@ def _upstream(
         return PhaseResult(record.artifact_paths(workspace), run=run, metadata=record.metadata)
     if not pipeline.active[index - 1]:
         return previous.construct_artifact(_upstream(pipeline, index - 1, run, run_file, records), workspace)
-    problem = "has no record" if record is None else (
-        "failed" if record.status != "done" else verify_artifacts(record, workspace, policy="stat")
-    )
+    if record is None:
+        problem = "it has no record"
+    elif record.status != "done":
+        problem = "its last attempt failed"
+    else:
+        problem = str(verify_artifacts(record, workspace, policy="stat"))
     raise MissingArtifactError(
-        f"phase {pipeline.phases[index].name!r} of run {run} needs the artifact of phase {previous.name!r}, which "
-        f"{problem} in {workspace}: run the job over this run first (gyre run PIPELINE --runs {run}-{run})",
+        f"phase {pipeline.phases[index].name!r} of run {run} needs the artifact of phase {previous.name!r}, but "
+        f"{problem} (workspace {workspace}): run the job over this run first (gyre run PIPELINE --runs {run}-{run})",
         phase=previous.name,
         run=run,
     )
@@ -105,5 +108,6 @@ def _post_mortem(exc: BaseException) -> None:
     import traceback
 
     traceback.print_exception(exc, file=sys.stderr)
-    print(f"gyre: {type(exc).__name__} in the debugged task; entering pdb where it was raised (`up` climbs towards your phase, `q` quits)", file=sys.stderr, flush=True)
+    where = "entering pdb where it was raised (`up` climbs towards your phase, `q` quits)"
+    print(f"gyre: {type(exc).__name__} in the debugged task; {where}", file=sys.stderr, flush=True)
     pdb.post_mortem(exc.__traceback__)

@@ -47,11 +47,11 @@ def refuse_unguarded_main(model: ExecutionModel, *, entry: str = "start_pipeline
 
 
 def _main_module_frame() -> FrameType | None:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
             return frame
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return None
 
 
@@ -79,6 +79,6 @@ def _is_main_test(node: ast.stmt) -> bool:
 def _message(entry: str, path: str, *, worker: bool) -> str:
     where = "a worker process is importing" if worker else "worker processes would import"
     return (
-        f"{entry} is called at the top level of {path} without `if __name__ == \"__main__\":`, and "
+        f'{entry} is called at the top level of {path} without `if __name__ == "__main__":`, and '
         f"{where} that script again (they start with 'spawn'): put the call under that guard"
     )
