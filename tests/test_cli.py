@@ -121,7 +121,7 @@ def test_validate_is_a_dry_run(project):
     done = gyre("validate", "analysis.py:pipeline", "--runs", "1-4", cwd=project)
     assert done.returncode == 0, done.stderr
     assert "run files: 3 of 3 hold what phase 'double' needs" in done.stdout
-    assert "plan of pipeline 'pipeline'" in done.stdout and "runs 1-4: 3 run files, 1 without (4)" in done.stdout
+    assert "plan of pipeline 'pipeline'" in done.stdout and "runs 1-4: 3 run files, 1 without a file (run 4)" in done.stdout
     assert "  double  compute       3 runs (1-3): not done before" in done.stdout
     assert not (project / "ws").exists()
 

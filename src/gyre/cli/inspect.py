@@ -118,7 +118,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"pipeline {pipeline.name!r}: no job has run in its workspace {workspace} yet")
         return 0
     print(render_status(workspace, verify=verify, phases=[p.name for p in pipeline.phases]))
-    print(f"  (a changed configuration or run file shows in: gyre run {args.target} --runs A-B --dry-run)")
+    spec = args.target if ":" in args.target else f"{Path(args.target) / 'pipeline.py'}:pipeline"
+    print(f"  (a changed configuration or run file shows in: gyre run {spec} --runs A-B --dry-run)")
     return 0
 
 

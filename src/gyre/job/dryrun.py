@@ -141,26 +141,34 @@ class JobPlan:
         ]
 
     def render(self) -> str:
-        """The plan for people: one line per phase, state and reason, with its runs as ranges."""
-        found = len({t.run for t in self.tasks}) - len(self.missing_runs)
+        """The plan for people: one line per phase, state and reason, with its runs as ranges.
+
+        Runs without a file are named once, in the first line, rather than once per phase.
+        """
+        no_file = set(self.missing_runs)
+        found = len({t.run for t in self.tasks} - no_file)
         head = f"plan of pipeline {self.pipeline!r} in {self.workspace}, runs {self.run_min}-{self.run_max}: "
         head += _plural(found, "run file")
         if self.missing_runs:
-            head += f", {len(self.missing_runs)} without ({format_runs(self.missing_runs)})"
+            count = len(self.missing_runs)
+            head += f", {count} without a file (run{'' if count == 1 else 's'} {format_runs(self.missing_runs)})"
         if self.skipped_runs:
             head += f", {len(self.skipped_runs)} skipped"
         lines = [head]
         width = max(len(p) for p in self.phases)
         for group in self.groups():
+            if no_file.issuperset(group.runs):
+                continue
             runs = _plural(len(group.runs), "run")
             lines.append(
                 f"  {group.phase:<{width}}  {group.state.value:<13} {runs} ({format_runs(group.runs)}): {group.reason}"
             )
         lines += [f"warning: {w}" for w in self.warnings]
         computed = sum(1 for t in self.tasks if t.state.computes)
+        blocked = sum(1 for t in self.tasks if t.state == PlanState.MISSING_INPUT and t.run not in no_file)
         lines.append(
             f"would compute {_plural(computed, '(phase, run)')}, reuse {self.count(PlanState.CACHED)}"
-            + (f", cannot run {self.count(PlanState.MISSING_INPUT)}" if self.count(PlanState.MISSING_INPUT) else "")
+            + (f", cannot run {blocked}" if blocked else "")
         )
         return "\n".join(lines)
 
