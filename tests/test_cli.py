@@ -90,7 +90,7 @@ def test_run_exit_codes(project):
     assert "detector off in run 2" in one_failed.stderr
     isolated = gyre("run", "analysis.py:failing", "--runs", "1-3", "--procs", "2", "--no-display", cwd=project)
     assert isolated.returncode == 1
-    assert "2/3 runs complete, 1 failed (runs 2)" in isolated.stderr
+    assert "2/3 runs complete, 1 failed (run 2)" in isolated.stderr
 
 
 def test_bad_pipeline_specs_exit_2(project):
@@ -121,7 +121,10 @@ def test_validate_is_a_dry_run(project):
     done = gyre("validate", "analysis.py:pipeline", "--runs", "1-4", cwd=project)
     assert done.returncode == 0, done.stderr
     assert "run files: 3 of 3 hold what phase 'double' needs" in done.stdout
-    assert "plan of pipeline 'pipeline'" in done.stdout and "runs 1-4: 3 run files, 1 without a file (run 4)" in done.stdout
+    assert (
+        "plan of pipeline 'pipeline'" in done.stdout
+        and "runs 1-4: 3 run files, 1 without a file (run 4)" in done.stdout
+    )
     assert "  double  compute       3 runs (1-3): not done before" in done.stdout
     assert not (project / "ws").exists()
 
@@ -189,7 +192,7 @@ def test_status_takes_a_pipeline_and_tells_missing_from_stale(project):
         lines = done.stdout.splitlines()
         assert "  double        1       1       1       0" in lines, done.stdout
         assert "  total         1       2       0       0" in lines, done.stdout
-        assert "  double missing: runs 1" in lines and "  double stale: runs 3" in lines
+        assert "  double missing: run 1" in lines and "  double stale: run 3" in lines
         assert "  total stale: runs 1,3" in lines
     plan = gyre("run", "analysis.py:pipeline", "--runs", "1-3", "--dry-run", cwd=project)
     assert plan.returncode == 1

@@ -238,7 +238,7 @@ def test_status_and_provenance_commands(tmp_path, run_dir, capsys):
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:5]}
     # stat of run 2 was made from the broken sum artifact: stale too
     assert rows == {"scale": ["4", "0", "0", "1"], "sum": ["3", "1", "1", "0"], "stat": ["3", "1", "1", "0"]}
-    assert "sum stale: runs 2" in out and "stat stale: runs 2" in out and "scale failed: runs 5" in out
+    assert "sum stale: run 2" in out and "stat stale: run 2" in out and "scale failed: run 5" in out
 
     assert main(["provenance", str(tmp_path / "ws"), "stat", "3"]) == 0
     out = capsys.readouterr().out

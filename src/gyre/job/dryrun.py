@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline import Pipeline
-from ..runs import RunFile, discover_runs, format_runs
+from ..runs import RunFile, discover_runs, format_runs, plural, runs_phrase
 from ..workspace.manifest import Manifest
 from .options import JobOptions
 from .resume import TaskDecision, inactive_artifact_exists, plan_resume, stored_seed
@@ -148,10 +148,9 @@ class JobPlan:
         no_file = set(self.missing_runs)
         found = len({t.run for t in self.tasks} - no_file)
         head = f"plan of pipeline {self.pipeline!r} in {self.workspace}, runs {self.run_min}-{self.run_max}: "
-        head += _plural(found, "run file")
+        head += plural(found, "run file")
         if self.missing_runs:
-            count = len(self.missing_runs)
-            head += f", {count} without a file (run{'' if count == 1 else 's'} {format_runs(self.missing_runs)})"
+            head += f", {len(self.missing_runs)} without a file ({runs_phrase(self.missing_runs)})"
         if self.skipped_runs:
             head += f", {len(self.skipped_runs)} skipped"
         lines = [head]
@@ -159,7 +158,7 @@ class JobPlan:
         for group in self.groups():
             if no_file.issuperset(group.runs):
                 continue
-            runs = _plural(len(group.runs), "run")
+            runs = plural(len(group.runs), "run")
             lines.append(
                 f"  {group.phase:<{width}}  {group.state.value:<13} {runs} ({format_runs(group.runs)}): {group.reason}"
             )
@@ -167,7 +166,7 @@ class JobPlan:
         computed = sum(1 for t in self.tasks if t.state.computes)
         blocked = sum(1 for t in self.tasks if t.state == PlanState.MISSING_INPUT and t.run not in no_file)
         lines.append(
-            f"would compute {_plural(computed, '(phase, run)')}, reuse {self.count(PlanState.CACHED)}"
+            f"would compute {plural(computed, '(phase, run)')}, reuse {self.count(PlanState.CACHED)}"
             + (f", cannot run {blocked}" if blocked else "")
         )
         return "\n".join(lines)
@@ -259,10 +258,6 @@ def _planned(decision: TaskDecision, pipeline: Pipeline) -> PlannedTask:
         return PlannedTask(phase, run, PlanState.MISSING_INPUT, reason)
     made_before = decision.record is not None and decision.record.status == "done"
     return PlannedTask(phase, run, PlanState.STALE if made_before else PlanState.COMPUTE, reason)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def check_run_files(pipeline: Pipeline, run_files: Sequence[RunFile]) -> dict[RunFile, list[str]]:

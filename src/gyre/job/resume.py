@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import PhaseResult, Status, TaskOutcome
-from ..runs import RunFile, RunSelection, format_runs
+from ..runs import RunFile, RunSelection, format_runs, plural, runs_phrase
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import host_name
 from ..workspace.manifest import (
@@ -107,8 +107,7 @@ class ResumePlan:
             if (decision.action == "compute" and decision.record is not None) or decision.reason == "forced":
                 groups[(decision.phase, decision.reason)].append(decision.run)
         notes = [
-            f"phase {phase!r}: recomputing {len(runs)} run{'s' if len(runs) != 1 else ''} "
-            f"({format_runs(sorted(runs))}): {reason}"
+            f"phase {phase!r}: recomputing {plural(len(runs), 'run')} ({format_runs(sorted(runs))}): {reason}"
             for (phase, reason), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], min(kv[1])))
         ]
         return notes + list(self.warnings)
@@ -241,7 +240,7 @@ def _inactive_warnings(decisions: Iterable[TaskDecision]) -> list[str]:
     warnings = []
     for (phase, change), runs in sorted(groups.items()):
         text = (
-            f"phase {phase!r} is inactive, but its cached artifacts of runs {format_runs(sorted(runs))} were made "
+            f"phase {phase!r} is inactive, but its cached artifacts of {runs_phrase(sorted(runs))} were made "
             f"with another configuration ({change}); they are used as they are — activate the phase to recompute"
         )
         log.warning(text)

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runs import format_runs
+from ..runs import runs_phrase
 from .layout import read_report, report_path
 from .lock import read_lock
 from .manifest import Manifest, ManifestRecord, verify_artifacts
@@ -108,7 +108,7 @@ def render_status(workspace: Path, *, verify: str = "checksum", phases: Sequence
     for phase, columns in table.items():
         for column in ("stale", "missing", "failed"):
             if columns[column]:
-                lines.append(f"  {phase} {column}: runs {format_runs(columns[column])}")
+                lines.append(f"  {phase} {column}: {runs_phrase(columns[column])}")
     return "\n".join(lines)
 
 
