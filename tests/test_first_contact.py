@@ -77,6 +77,8 @@ def test_spyral_habits_on_the_native_api(tmp_path):
         PhaseResult({})
     pipeline = Pipeline([ScalePhase(), SumPhase()], [True, True], tmp_path / "ws", tmp_path / "runs")
     assert pipeline.workspace == tmp_path / "ws" and pipeline.traces == tmp_path / "runs"
+    pipeline.traces = str(tmp_path / "elsewhere")
+    assert pipeline.trace_path == tmp_path / "elsewhere"
     pipeline.create_workspace()
     if not pipeline.create_assets():  # Spyral's idiom
         pytest.fail("create_assets() must return True once the assets are built")

@@ -135,7 +135,8 @@ def test_plan_entries_have_room_for_more_facts(tmp_path, run_dir):
     plan = gyre.plan(make(tmp_path, run_dir), 1, 2)
     task = plan.task("scale", 1)
     assert task.facts == {}
-    extended = type(task)(task.phase, task.run, task.state, task.reason, facts={"cost": "file size"})
+    extended = plan.with_facts({("scale", 1): {"cost": "file size"}}, cost_predictor="file size").task("scale", 1)
+    assert plan.with_facts(cost_predictor="file size").to_dict()["cost_predictor"] == "file size"
     assert extended.to_dict() == {
         "phase": "scale",
         "run": 1,

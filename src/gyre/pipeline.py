@@ -79,10 +79,18 @@ class Pipeline:
         """The workspace directory (``workspace_path``, under Spyral's name)."""
         return self.workspace_path
 
+    @workspace.setter
+    def workspace(self, path: str | Path) -> None:
+        self.workspace_path = Path(path)
+
     @property
     def traces(self) -> Path:
         """The run-file directory (``trace_path``, under Spyral's name)."""
         return self.trace_path
+
+    @traces.setter
+    def traces(self, path: str | Path) -> None:
+        self.trace_path = Path(path)
 
     @property
     def active_phases(self) -> list[Phase]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,25 @@ class JobPlan:
     missing_runs: tuple[int, ...] = ()
     skipped_runs: tuple[int, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: facts about the whole plan that other parts of gyre add (JSON-able; shown in ``--json``)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_facts(
+        self,
+        tasks: Mapping[tuple[str, int], Mapping[str, Any]] | None = None,
+        **plan_facts: Any,
+    ) -> JobPlan:
+        """A copy with more facts: per (phase, run) in ``tasks``, about the whole plan as keywords.
+
+        This is how a part of gyre that knows something before the job runs (a cost
+        estimate, the predictor it came from) adds it without changing the plan's decisions.
+        """
+        extra = tasks or {}
+        updated = tuple(
+            replace(t, facts={**t.facts, **extra[(t.phase, t.run)]}) if (t.phase, t.run) in extra else t
+            for t in self.tasks
+        )
+        return replace(self, tasks=updated, facts={**self.facts, **plan_facts})
 
     def task(self, phase: str, run: int) -> PlannedTask:
         """The plan of (phase, run); ``KeyError`` when it is not part of the plan."""
@@ -189,6 +208,7 @@ class JobPlan:
             ],
             "tasks": [t.to_dict() for t in self.tasks],
             "warnings": list(self.warnings),
+            **self.facts,
         }
 
 
