@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pydot
 import pytest
+from terminal import Terminal
 from toyphases import make_run_files
 
 from gyre import __version__ as gyre_version
@@ -240,3 +241,18 @@ def test_init_then_run_the_template(tmp_path):
     run = gyre("run", "new/pipeline.py:pipeline", "--runs", "1-3", "--procs", "2", "--no-display", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert len(list((tmp_path / "new/workspace/summary").glob("run_*.h5"))) == 3
+
+
+def test_clean_asks_on_a_terminal(project):
+    assert gyre("run", "analysis.py:pipeline", "--runs", "1-3", "--sync", "--no-display", cwd=project).returncode == 0
+    command = ["env", f"PYTHONPATH={Path(__file__).parent}", *GYRE, "clean", "analysis.py:pipeline", "--phase", "total"]
+    for answer, code, left in (("n", 1, 3), ("y", 0, 0)):
+        terminal = Terminal(command, project)
+        try:
+            terminal.expect(r"phase 'total': 3 artifact files")
+            terminal.expect(r"remove them\? \[y/N\] ")
+            terminal.send(answer)
+            terminal.expect("nothing removed" if answer == "n" else "removed 4 files")
+        finally:
+            assert terminal.close() == code
+        assert len(list((project / "ws/total").glob("run_*.h5"))) == left
