@@ -9,12 +9,14 @@ from pathlib import Path
 import cloudpickle
 import faultphases
 import h5py
+import pytest
 from faultphases import OffsetSum
 from toyphases import ScalePhase, StatPhase, SumPhase, calls
 
 import gyre
 from gyre import Pipeline, PlanState, ResumePolicy, SyncModel, start_pipeline
 from gyre.cli import main
+from gyre.runs import parse_run_list
 
 cloudpickle.register_pickle_by_value(faultphases)
 
@@ -182,6 +184,73 @@ def test_dry_run_exit_status_and_json(tmp_path, run_dir, capsys, monkeypatch):
     assert calls(tmp_path / "ws", "sum") == [1, 2, 3, 5, 6]  # the dry runs computed nothing
     assert main(["run", spec, "--runs", "1-6", "--json"]) == 2  # --json without --dry-run is refused
     assert "--json goes with --dry-run" in capsys.readouterr().err
+
+
+def _change_config(tmp_path, run_dir, monkeypatch):
+    monkeypatch.setenv("OFFSET", "2.5")
+
+
+def _change_code(tmp_path, run_dir, monkeypatch):
+    monkeypatch.setenv("SUM_VERSION", "2")
+
+
+def _touch_run_file(tmp_path, run_dir, monkeypatch):
+    path = run_dir / "run_0003.h5"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+
+
+def _corrupt_artifact(tmp_path, run_dir, monkeypatch):
+    path = tmp_path / "ws/sum/run_0003.h5"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "stale_sum", "reason"),
+    [
+        (_change_config, "1-3,5-6", "configuration changed (offset: 0.0 → 2.5)"),
+        (_change_code, "1-3,5-6", "code version changed (version 1 → 2)"),
+        (_touch_run_file, "3", "its run file changed (size or modification time; "),
+        (_corrupt_artifact, "3", "artifact 'sum' does not match its checksum (corrupted or overwritten)"),
+    ],
+    ids=["configuration", "code", "run-file", "corrupted-artifact"],
+)
+def test_dry_run_after_each_kind_of_change(tmp_path, run_dir, capsys, monkeypatch, change, stale_sum, reason):
+    module = tmp_path / "analysis.py"
+    module.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from toyphases import ScalePhase, StatPhase\n"
+        "from faultphases import OffsetSum\n"
+        "from gyre import Pipeline\n"
+        "class Sum(OffsetSum):\n"
+        "    name = 'sum'\n"
+        "    version = os.environ.get('SUM_VERSION', '1')\n"
+        "def pipeline():\n"
+        "    phases = [ScalePhase(), Sum(float(os.environ.get('OFFSET', '0'))), StatPhase()]\n"
+        f"    return Pipeline(phases, [True] * 3, {str(tmp_path / 'ws')!r}, {str(run_dir)!r}, seed=11)\n"
+    )
+    spec = f"{module}:pipeline"
+    assert main(["run", spec, "--runs", "1-6", "--sync", "--no-display"]) == 0
+    assert main(["run", spec, "--runs", "1-6", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["would_compute"] is False
+    change(tmp_path, run_dir, monkeypatch)
+    assert main(["run", spec, "--runs", "1-6", "--dry-run"]) == 1
+    text = capsys.readouterr().out
+    first = "scale" if change is _touch_run_file else "sum"
+    line = next(line for line in text.splitlines() if line.startswith(f"  {first} ") and "stale" in line)
+    assert reason in line, text
+    assert main(["run", spec, "--runs", "1-6", "--dry-run", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    groups = {(g["phase"], g["state"], g["runs"]): g["reason"] for g in data["groups"]}
+    assert reason in groups[(first, "stale", stale_sum)]
+    assert groups[("stat", "stale", stale_sum)] == f"upstream phase {first!r} is recomputed"
+    stale = sum(len(parse_run_list(g["runs"])) for g in data["groups"] if g["state"] == "stale")
+    assert data["counts"]["stale"] == stale and data["would_compute"] is True
+    # the job then recomputes exactly the stale ones
+    assert main(["run", spec, "--runs", "1-6", "--sync", "--no-display"]) == 0
+    assert main(["run", spec, "--runs", "1-6", "--dry-run"]) == 0
 
 
 def test_adaptive_strategy_generator_is_reproducible(tmp_path, run_dir):

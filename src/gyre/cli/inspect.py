@@ -59,6 +59,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.runs is None:
         for phase, active in zip(pipeline.phases, pipeline.active):
             print(f"  {phase.name:<20} {'active' if active else 'inactive (uses its cached artifacts)'}")
+        print("give --runs A-B to check those run files and see what would be computed, and why")
         return 0
     selection = discover_runs(
         pipeline.trace_path, *args.runs, pattern=pipeline.run_pattern, runs_to_skip=plan_options(args).runs_to_skip
