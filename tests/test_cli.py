@@ -195,6 +195,8 @@ def test_status_takes_a_pipeline_and_tells_missing_from_stale(project):
         assert "  total         1       2       0       0" in lines, done.stdout
         assert "  double missing: run 1" in lines and "  double stale: run 3" in lines
         assert "  total stale: runs 1,3" in lines
+    provenance = gyre("provenance", "analysis.py:pipeline", "total", "2", cwd=project)
+    assert provenance.returncode == 0 and "phase 'total', run 2: done" in provenance.stdout
     plan = gyre("run", "analysis.py:pipeline", "--runs", "1-3", "--dry-run", cwd=project)
     assert plan.returncode == 1
     assert "double  stale         1 run (1): artifact 'double' is missing" in plan.stdout

@@ -45,7 +45,9 @@ def add_commands(sub: Any) -> None:
 
     provenance = sub.add_parser("provenance", help="how the artifact of one (phase, run) was made")
     provenance.set_defaults(handler=_provenance)
-    provenance.add_argument("workspace", type=Path)
+    provenance.add_argument(
+        "target", metavar="PIPELINE_OR_WORKSPACE", help=f"{PIPELINE_HELP}, or a workspace directory"
+    )
     provenance.add_argument("phase")
     provenance.add_argument("run", type=int)
 
@@ -125,7 +127,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _status_pipeline(target: str) -> Pipeline | None:
-    """The pipeline ``gyre status`` was given, or ``None`` for a workspace directory.
+    """The pipeline ``gyre status``/``provenance`` was given, or ``None`` for a workspace directory.
 
     A directory made by ``gyre init`` (holding ``pipeline.py`` and no ``.gyre/``) means its pipeline.
     """
@@ -144,5 +146,7 @@ def _status_pipeline(target: str) -> Pipeline | None:
 def _provenance(args: argparse.Namespace) -> int:
     from ..workspace.status import render_provenance
 
-    print(render_provenance(args.workspace, args.phase, args.run))
+    pipeline = _status_pipeline(args.target)
+    workspace = Path(args.target) if pipeline is None else Path(pipeline.workspace_path)
+    print(render_provenance(workspace, args.phase, args.run))
     return 0
