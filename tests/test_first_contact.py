@@ -12,7 +12,7 @@ import pytest
 from toyphases import ScalePhase, SumPhase, make_run_files
 
 from gyre import ConfigError, LocalModel, PhaseResult, Pipeline, SyncModel
-from gyre.launch.guard import refuse_unguarded_main
+from gyre.launch.guard import _guarded, refuse_unguarded_main
 
 SCRIPT = """
 import sys
@@ -82,3 +82,21 @@ def test_spyral_habits_on_the_native_api(tmp_path):
     pipeline.create_workspace()
     if not pipeline.create_assets():  # Spyral's idiom
         pytest.fail("create_assets() must return True once the assets are built")
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "guarded"),
+    [
+        ("start()\n", 1, False),
+        ('if __name__ == "__main__":\n    start()\n', 2, True),
+        ('if "__main__" == __name__ and ready:\n    start()\n', 2, True),
+        ('try:\n    if __name__ == "__main__":\n        start()\nexcept ValueError:\n    pass\n', 3, True),
+        ("try:\n    start()\nexcept ValueError:\n    pass\n", 2, False),
+        ('with open("x") as f:\n    start()\n', 2, False),
+        ("def main():\n    start()\n\nmain()\n", 4, False),
+    ],
+)
+def test_the_guard_is_read_from_the_scripts_source(tmp_path, source, line, guarded):
+    path = tmp_path / "analysis.py"
+    path.write_text(source)
+    assert _guarded(path, line) is guarded

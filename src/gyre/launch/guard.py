@@ -56,24 +56,38 @@ def _main_module_frame() -> FrameType | None:
 
 
 def _guarded(path: Path, line: int) -> bool | None:
-    """Whether the top-level statement of ``path`` running at ``line`` is an ``if __name__ == "__main__":``."""
+    """Whether the module-level code of ``path`` running at ``line`` sits under an ``if __name__ == "__main__":``.
+
+    ``None`` when the source cannot be read or parsed (nothing is refused then).
+    """
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return None
-    for node in tree.body:
-        if node.lineno <= line <= (node.end_lineno or node.lineno):
-            return _is_main_test(node)
-    return None
+    statements: list[ast.stmt] = tree.body
+    while statements:
+        node = next((n for n in statements if n.lineno <= line <= (n.end_lineno or n.lineno)), None)
+        if node is None:
+            return None
+        if isinstance(node, ast.If) and _is_main_test(node.test):
+            return True
+        # the statement running may be nested in try/with/for/if blocks at module level
+        statements = [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
+        for handler in getattr(node, "handlers", []):
+            statements += handler.body
+    return False
 
 
-def _is_main_test(node: ast.stmt) -> bool:
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.comparators) != 1:
-        return False
-    sides = [node.test.left, node.test.comparators[0]]
-    names = {s.id for s in sides if isinstance(s, ast.Name)}
-    values = {s.value for s in sides if isinstance(s, ast.Constant)}
-    return names == {"__name__"} and values == {"__main__"} and isinstance(node.test.ops[0], ast.Eq)
+def _is_main_test(test: ast.expr) -> bool:
+    """Whether ``test`` compares ``__name__`` with ``"__main__"`` (possibly within ``and``)."""
+    for node in ast.walk(test):
+        if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.Eq):
+            sides = [node.left, node.comparators[0]]
+            names = {side.id for side in sides if isinstance(side, ast.Name)}
+            values = {side.value for side in sides if isinstance(side, ast.Constant)}
+            if names == {"__name__"} and values == {"__main__"}:
+                return True
+    return False
 
 
 def _message(entry: str, path: str, *, worker: bool) -> str:
