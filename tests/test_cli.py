@@ -195,6 +195,11 @@ def test_status_takes_a_pipeline_and_tells_missing_from_stale(project):
         assert "  total         1       2       0       0" in lines, done.stdout
         assert "  double missing: run 1" in lines and "  double stale: run 3" in lines
         assert "  total stale: runs 1,3" in lines
+    other = gyre("status", "analysis.py:failing", cwd=project)  # another configuration (fail_on=[2])
+    assert other.returncode == 0, other.stderr
+    assert "  double        0       2       1       0" in other.stdout.splitlines(), other.stdout
+    assert "  double stale for this pipeline: run 2: configuration changed (fail_on: [] → [2])" in other.stdout
+    assert "  total stale for this pipeline: run 2: upstream phase 'double' is recomputed" in other.stdout
     provenance = gyre("provenance", "analysis.py:pipeline", "total", "2", cwd=project)
     assert provenance.returncode == 0 and "phase 'total', run 2: done" in provenance.stdout
     plan = gyre("run", "analysis.py:pipeline", "--runs", "1-3", "--dry-run", cwd=project)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..pipeline import Pipeline
-from ..runs import discover_runs
+from ..runs import discover_runs, runs_phrase
 from .common import PIPELINE_HELP, add_plan_options, pipeline_of, plan_options, run_range
 from .run import print_plan
 
@@ -109,7 +110,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..workspace.status import render_status
+    from ..workspace.status import render_status, workspace_status
 
     verify = "stat" if args.trust_mtime else "checksum"
     pipeline = _status_pipeline(args.target)
@@ -120,10 +121,43 @@ def _status(args: argparse.Namespace) -> int:
     if not (workspace / ".gyre").is_dir():
         print(f"pipeline {pipeline.name!r}: no job has run in its workspace {workspace} yet")
         return 0
-    print(render_status(workspace, verify=verify, phases=[p.name for p in pipeline.phases]))
-    spec = args.target if ":" in args.target else f"{Path(args.target) / 'pipeline.py'}:pipeline"
-    print(f"  (a changed configuration or run file shows in: gyre run {spec} --runs A-B --dry-run)")
+    table = workspace_status(workspace, verify=verify, phases=[p.name for p in pipeline.phases])
+    notes = _stale_for_pipeline(pipeline, table, verify)
+    print(render_status(workspace, table=table, notes=notes))
     return 0
+
+
+def _stale_for_pipeline(pipeline: Pipeline, table: dict[str, dict[str, list[int]]], verify: str) -> list[str]:
+    """Move to *stale* the done runs that the pipeline's plan would recompute; the lines saying why.
+
+    The plan covers the runs known to the workspace, with the pipeline as it is now, so a
+    changed configuration, code version or run file shows here too.
+    """
+    from ..errors import NoRunsError
+    from ..job.dryrun import PlanState, dry_run
+    from ..job.options import JobOptions, ResumePolicy
+
+    known = sorted({run for columns in table.values() for runs in columns.values() for run in runs})
+    if not known:
+        return []
+    gaps = frozenset(range(known[0], known[-1] + 1)) - set(known)
+    options = JobOptions(resume=ResumePolicy(verify=verify), runs_to_skip=gaps)
+    try:
+        plan = dry_run(pipeline, known[0], known[-1], options)
+    except NoRunsError:
+        return [f"  (no run file of these runs is in {pipeline.trace_path}: configuration changes are not checked)"]
+    moved: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for task in plan.tasks:
+        columns = table.get(task.phase)
+        if columns is not None and task.state == PlanState.STALE and task.run in columns["done"]:
+            columns["done"].remove(task.run)
+            columns["stale"] = sorted([*columns["stale"], task.run])
+            moved[(task.phase, task.reason)].append(task.run)
+    order = {p.name: i for i, p in enumerate(pipeline.phases)}
+    return [
+        f"  {phase} stale for this pipeline: {runs_phrase(runs)}: {reason}"
+        for (phase, reason), runs in sorted(moved.items(), key=lambda kv: (order[kv[0][0]], kv[1][0]))
+    ]
 
 
 def _status_pipeline(target: str) -> Pipeline | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -92,9 +92,21 @@ def _state(
     return state
 
 
-def render_status(workspace: Path, *, verify: str = "checksum", phases: Sequence[str] | None = None) -> str:
-    """``gyre status``: a table of done / stale / missing / failed runs per phase, and the lock holder."""
-    table = workspace_status(workspace, verify=verify, phases=phases)
+def render_status(
+    workspace: Path,
+    *,
+    verify: str = "checksum",
+    phases: Sequence[str] | None = None,
+    table: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """``gyre status``: a table of done / stale / missing / failed runs per phase, and the lock holder.
+
+    ``table`` is a :func:`workspace_status` table to show (default: computed here); ``notes``
+    are lines added at the end.
+    """
+    if table is None:
+        table = workspace_status(workspace, verify=verify, phases=phases)
     width = max([len(p) for p in table] + [5])
     lines = [f"workspace {workspace}"]
     holder = read_lock(Path(workspace))
@@ -109,7 +121,7 @@ def render_status(workspace: Path, *, verify: str = "checksum", phases: Sequence
         for column in ("stale", "missing", "failed"):
             if columns[column]:
                 lines.append(f"  {phase} {column}: {runs_phrase(columns[column])}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *notes])
 
 
 def render_provenance(workspace: Path, phase: str, run: int) -> str:
