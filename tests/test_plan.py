@@ -45,6 +45,8 @@ def test_plan_of_a_new_workspace_writes_nothing(tmp_path, run_dir):
     assert plan.task("scale", 1).reason == "not done before"
     assert plan.task("sum", 4).state == PlanState.MISSING_INPUT and "has no file" in plan.task("sum", 4).reason
     assert "would compute 15 (phase, run)s, reuse 0" in plan.render()
+    assert str(plan) == plan.render()
+    assert repr(plan) == "<JobPlan 'pipeline' runs 1-6: compute 15, stale 0, cached 0, missing input 3>"
 
 
 def test_plan_after_a_configuration_change_matches_what_the_job_does(tmp_path, run_dir):

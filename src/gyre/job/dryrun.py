@@ -83,11 +83,12 @@ class PlanGroup:
     runs: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class JobPlan:
     """What a job over ``run_min..run_max`` would do, per (phase, run), before it runs.
 
     ``exit_status`` is 0 when nothing would be computed and 1 otherwise (``gyre run --dry-run``).
+    ``str(plan)`` is :meth:`render`; ``repr(plan)`` one line of counts.
     """
 
     pipeline: str
@@ -120,6 +121,13 @@ class JobPlan:
             for t in self.tasks
         )
         return replace(self, tasks=updated, facts={**self.facts, **plan_facts})
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{state.value} {self.count(state)}" for state in PlanState)
+        return f"<JobPlan {self.pipeline!r} runs {self.run_min}-{self.run_max}: {counts}>"
+
+    def __str__(self) -> str:
+        return self.render()
 
     def task(self, phase: str, run: int) -> PlannedTask:
         """The plan of (phase, run); ``KeyError`` when it is not part of the plan."""
