@@ -4,8 +4,8 @@ The phase gets what it got in the job: its upstream phase's recorded artifact (o
 file, for the first phase; an inactive upstream phase's ``construct_artifact``), the same
 generator (the recorded seed, the phase and the run) and its own shared data and assets.
 Nothing else is computed. The phase writes its artifact where the job would; the manifest
-is left as it is, so the next job sees the new artifact's checksum and recomputes that
-(phase, run) and what follows it.
+is left as it is, so if the new artifact differs from the recorded one, the next job sees its
+checksum and recomputes that (phase, run) and what follows it.
 """
 
 from __future__ import annotations
