@@ -120,10 +120,12 @@ def test_a_failing_part_fails_its_run_only_and_resume_reuses_the_finished_parts(
 def test_fail_fast_stops_at_a_failing_part(tmp_path, uneven, client):
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    (workspace / "fail_at").write_text("10")
+    (workspace / "fail_at").write_text("1500")  # only run 1 has that event
     report = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True, fail_fast=True)
-    assert report.status("noise", 1) == "failed" or report.status("noise", 1) == "skipped"
+    failed = report.outcome("noise", 1)
+    assert failed.status == "failed" and "run 1 part " in failed.error and "bad event 1500" in failed.error
     assert report.status("total", 1) == "skipped"
+    assert any("fail_fast" in (o.error or "") for o in report.outcomes if o.status == "skipped")
 
 
 def test_iter_chunks_reads_an_event_range_of_a_whole_file_and_of_a_part(tmp_path):

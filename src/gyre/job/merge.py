@@ -24,7 +24,7 @@ from .seeding import run_generator
 from .shared import load_shared
 from .worker import TaskSpec, _check_result, _worker_address, failed_outcome
 
-__all__ = ["default_merge", "merge_parts", "part_summary"]
+__all__ = ["default_merge", "failed_run", "merge_parts", "part_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +57,7 @@ def merge_parts(spec: TaskSpec, upstream: TaskOutcome | PhaseResult, *parts: Tas
     summaries = tuple(part_summary(p) for p in parts)
     failed = next((p for p in parts if p.status == Status.FAILED), None)
     if failed is not None:
-        return TaskOutcome(
-            phase=name,
-            run=spec.run,
-            status=Status.FAILED,
-            error=_with_label(failed),
-            error_type=failed.error_type,
-            traceback=failed.traceback,
-            started=failed.started,
-            finished=failed.finished,
-            worker=failed.worker,
-            lineage=spec.lineage,
-            parts=summaries,
-        )
+        return failed_run(spec, failed, parts=summaries)
     unfinished = next((p for p in parts if not p.ok or p.result is None), None)
     if unfinished is not None:
         outcome = spec.skipped(unfinished.reason or f"{_label(unfinished)} was {unfinished.status}")
@@ -95,6 +83,23 @@ def merge_parts(spec: TaskSpec, upstream: TaskOutcome | PhaseResult, *parts: Tas
         artifacts=artifacts,
         children=tuple(child for p in parts for child in p.children),
         parts=summaries,
+    )
+
+
+def failed_run(spec: TaskSpec, failed: TaskOutcome, *, parts: tuple[Mapping[str, Any], ...] = ()) -> TaskOutcome:
+    """The ``failed`` outcome of a split (phase, run) whose part ``failed`` failed, naming the part's events."""
+    return TaskOutcome(
+        phase=spec.phase.name,
+        run=spec.run,
+        status=Status.FAILED,
+        error=_with_label(failed),
+        error_type=failed.error_type,
+        traceback=failed.traceback,
+        started=failed.started,
+        finished=failed.finished,
+        worker=failed.worker,
+        lineage=spec.lineage,
+        parts=parts,
     )
 
 

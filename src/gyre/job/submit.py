@@ -15,7 +15,7 @@ from ..execution.base import Completed, Engine
 from ..result import Status, TaskOutcome
 from .chains import RunChain
 from .fusion import FusionPolicy, execute_chain, fused_key
-from .merge import merge_parts
+from .merge import failed_run, merge_parts
 from .options import RUNS_PER_THREAD, JobOptions
 from .splitting import part_key
 from .worker import TaskSpec, execute_phase
@@ -108,6 +108,9 @@ class Driver:
                 part = self._part_outcome(completed, state)
                 self._record_part(part)
                 if self.fail_fast and part.status == Status.FAILED and not self.cancelled:
+                    if where not in state.outcomes:  # the run fails now, not when its merge would have said so
+                        state.outcomes[where] = failed_run(state.chain.tasks[where], part)
+                        self._record(state.outcomes[where])
                     self._cancel(f"fail_fast: run {part.run} failed in phase {part.phase}")
                 continue
             failure: TaskOutcome | None = None
