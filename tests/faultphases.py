@@ -159,3 +159,13 @@ class SignallingSum(SumPhase):
             os.kill(os.getpid(), self._signum)
             time.sleep(5)  # the handler raises before this ends
         return super().run(payload, ctx)
+
+
+class JobNotingSum(SlowSum):
+    """SlowSum that notes, as it starts each run, the Slurm job it runs in: ``<workspace>/jobs/<run>-<job id>``."""
+
+    def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        jobs = Path(ctx.workspace) / "jobs"
+        jobs.mkdir(exist_ok=True)
+        (jobs / f"{ctx.run}-{os.environ.get('SLURM_JOB_ID', 'none')}").touch()
+        return super().run(payload, ctx)
