@@ -80,16 +80,17 @@ def _report(workspace: Path) -> dict:
     return json.loads((workspace / "report.json").read_text())
 
 
-def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path):
-    _analysis(tmp_path, 6, delay=0.2)
-    code, output = _finish(_gyre(slurm, tmp_path, 6, "--slurm-jobs", "2", *SMALL))
+@pytest.mark.parametrize(("size", "described"), [("2", "2 jobs"), ("1:2", "1 to 2 jobs, adaptive")])
+def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path, size, described):
+    _analysis(tmp_path, 6, delay=0.3)
+    code, output = _finish(_gyre(slurm, tmp_path, 6, "--slurm-jobs", size, *SMALL))
     workspace = tmp_path / "ws"
     assert code == 0, output
     report = _report(workspace)
     assert report["ok"] and len(report["records"]) == 18, output
-    assert report["execution"].startswith("slurm (dask-jobqueue: 2 jobs"), report["execution"]
+    assert report["execution"].startswith(f"slurm (dask-jobqueue: {described}"), report["execution"]
     jobs = _worker_jobs(slurm, workspace)
-    assert len(jobs) == 2, jobs
+    assert 1 <= len(jobs) <= 2 if ":" in size else len(jobs) == 2, jobs
     assert {f["JobName"] for f in jobs.values()} == {"gyre-worker"}
     noted = _noted_jobs(workspace)
     assert sorted(noted) == list(range(1, 7)) and set().union(*noted.values()) <= set(jobs), (noted, jobs)
@@ -98,8 +99,8 @@ def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path):
     assert {f"gyre-worker-{job}.err" for job in jobs} <= {p.name for p in (workspace / "log").iterdir()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jq_pipeline.py", "runs", "ws"]
     # the workers ran with the quiet settings
-    err = (workspace / "log" / f"gyre-worker-{min(jobs)}.err").read_text()
-    assert "Registered to:" in err, err
+    assert {note.read_text() for note in (workspace / "jobs").iterdir()} == {"1s"}
+    assert "Registered to:" in (workspace / "log" / f"gyre-worker-{min(jobs)}.err").read_text()
 
 
 def test_scancel_of_a_worker_job_retries_its_runs_on_the_others(slurm, tmp_path):
@@ -176,3 +177,29 @@ def test_a_driver_that_fails_leaves_no_worker_job(slurm, tmp_path):
     assert time.monotonic() - started < 60
     jobs = _worker_jobs(slurm, workspace)
     assert len(jobs) == 2 and not _in_queue(slurm, jobs), (jobs, slurm.queue())
+
+
+def test_workers_beyond_the_loopback_reach_the_scheduler_over_tls_only(slurm, tmp_path, monkeypatch):
+    from distributed import Client
+    from distributed.security import Security
+
+    from gyre import SlurmModel
+
+    for key, value in slurm.env.items():
+        if key == "SLURM_CONF":
+            monkeypatch.setenv(key, value)
+    # an interface named: the scheduler is meant for other hosts, so TLS with the job's own credentials
+    model = SlurmModel(1, memory="400MB", walltime="00:05:00", interface="lo")
+    model.log_directory = tmp_path / "log"
+    with model.open() as engine:
+        address = engine.client.scheduler.address
+        assert address.startswith("tls://"), address
+        assert engine.client.submit(sum, [1, 2]).result() == 3
+        credentials = [p for p in (tmp_path / "log").iterdir() if p.name.startswith(".dask-jobqueue.worker")]
+        assert credentials and all(p.stat().st_mode & 0o077 == 0 for p in credentials)
+        # a client with credentials of its own, or none over plain TCP, is turned away
+        for attempt, security in ((address, Security.temporary()), (address.replace("tls://", "tcp://"), None)):
+            with pytest.raises((OSError, TimeoutError)):
+                Client(attempt, security=security, timeout=3)
+    assert not [p for p in (tmp_path / "log").iterdir() if p.name.startswith(".dask-jobqueue.worker")]
+    assert not _in_queue(slurm, slurm.queue())

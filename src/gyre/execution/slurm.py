@@ -385,6 +385,9 @@ def _close(cluster: Any, watch: Any, client: Client | None) -> None:
     except (RuntimeError, OSError, TimeoutError) as exc:
         log.warning("the Slurm worker cluster did not close cleanly (%s): cancelling its jobs", exc)
     ids |= {str(j.job_id) for j in cluster.workers.values() if getattr(j, "job_id", None)}
+    for name, value in list(vars(cluster).items()):  # the workers' TLS credentials, written for the jobs
+        if name.startswith("_job_") and hasattr(value, "close"):
+            value.close()  # a named temporary file: closing deletes it
     if ids:  # those that already ended make scancel complain, harmlessly
         subprocess.run(["scancel", *sorted(ids)], capture_output=True, timeout=60, check=False)
 
