@@ -106,11 +106,11 @@ def test_task_keys_read_as_phase_and_run():
 
 
 def test_worker_losses_keep_the_tasks_a_departed_worker_had():
-    class Scheduler:
-        workers = {"tcp://w:1": type("WS", (), {"name": "SLURMCluster-0"})()}
+    from types import SimpleNamespace
 
+    scheduler = SimpleNamespace(workers={"tcp://w:1": SimpleNamespace(name="SLURMCluster-0")})
     losses = WorkerLosses()
-    losses.add_worker(Scheduler(), "tcp://w:1")
+    losses.add_worker(scheduler, "tcp://w:1")
     losses.log_event("all", {"action": "remove-worker", "worker": "tcp://w:1", "processing-tasks": set()})
     losses.log_event(
         "all", {"action": "remove-worker", "worker": "tcp://w:1", "processing-tasks": {"sum-ab-3"}, "stimulus_id": "x"}

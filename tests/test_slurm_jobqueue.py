@@ -64,7 +64,13 @@ def _worker_jobs(slurm, workspace: Path) -> dict[str, dict[str, str]]:
 
 
 def _in_queue(slurm, ids) -> list[str]:
-    return [job for job in slurm.queue() if job in set(ids)]
+    """Those of the jobs squeue lists; a cancelled job may be listed a few seconds longer, while it completes."""
+    deadline = time.monotonic() + 15
+    while True:
+        listed = [job for job in slurm.queue() if job in set(ids)]
+        if not listed or time.monotonic() > deadline:
+            return listed
+        time.sleep(0.5)
 
 
 def _noted_jobs(workspace: Path) -> dict[int, set[str]]:
@@ -80,17 +86,17 @@ def _report(workspace: Path) -> dict:
     return json.loads((workspace / "report.json").read_text())
 
 
-@pytest.mark.parametrize(("size", "described"), [("2", "2 jobs"), ("1:2", "1 to 2 jobs, adaptive")])
-def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path, size, described):
+def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path):
+    # an adaptive size here; the tests below keep a fixed one
     _analysis(tmp_path, 6, delay=0.3)
-    code, output = _finish(_gyre(slurm, tmp_path, 6, "--slurm-jobs", size, *SMALL))
+    code, output = _finish(_gyre(slurm, tmp_path, 6, "--slurm-jobs", "1:2", *SMALL))
     workspace = tmp_path / "ws"
     assert code == 0, output
     report = _report(workspace)
     assert report["ok"] and len(report["records"]) == 18, output
-    assert report["execution"].startswith(f"slurm (dask-jobqueue: {described}"), report["execution"]
+    assert report["execution"].startswith("slurm (dask-jobqueue: 1 to 2 jobs, adaptive"), report["execution"]
     jobs = _worker_jobs(slurm, workspace)
-    assert 1 <= len(jobs) <= 2 if ":" in size else len(jobs) == 2, jobs
+    assert 1 <= len(jobs) <= 2, jobs
     assert {f["JobName"] for f in jobs.values()} == {"gyre-worker"}
     noted = _noted_jobs(workspace)
     assert sorted(noted) == list(range(1, 7)) and set().union(*noted.values()) <= set(jobs), (noted, jobs)
@@ -131,15 +137,15 @@ def test_scancel_of_a_worker_job_retries_its_runs_on_the_others(slurm, tmp_path)
 
 
 def test_workers_past_their_lifetime_are_replaced(slurm, tmp_path):
-    _analysis(tmp_path, 10, delay=1.0)
+    _analysis(tmp_path, 8, delay=1.0)
     workspace = tmp_path / "ws"
     lifetime = ["--slurm-lifetime", "6s", "--slurm-lifetime-stagger", "1s"]
-    code, output = _finish(_gyre(slurm, tmp_path, 10, "--slurm-jobs", "2", *SMALL, *lifetime))
+    code, output = _finish(_gyre(slurm, tmp_path, 8, "--slurm-jobs", "2", *SMALL, *lifetime))
     assert code == 0, output
     report = _report(workspace)
     assert report["ok"] and {r["status"] for r in report["records"]} == {"done"}, output
     jobs = _worker_jobs(slurm, workspace)
-    # ten seconds of work on two workers that leave after about six: at least one replacement
+    # eight seconds of work on two workers that leave after about six: at least one replacement
     assert len(jobs) >= 3, {job: fields["JobState"] for job, fields in jobs.items()}
     ended = [job for job, fields in jobs.items() if fields["JobState"] == "COMPLETED"]
     assert ended, (
@@ -149,17 +155,18 @@ def test_workers_past_their_lifetime_are_replaced(slurm, tmp_path):
     assert not _in_queue(slurm, jobs)
 
 
-def test_an_interrupted_driver_leaves_no_worker_job(slurm, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_driver_leaves_no_worker_job(slurm, tmp_path, signum):
     _analysis(tmp_path, 8, delay=2.0)
     workspace = tmp_path / "ws"
     process = _gyre(slurm, tmp_path, 8, "--slurm-jobs", "2", *SMALL)
     try:
         wait_for(lambda: (workspace / "jobs").exists() and any((workspace / "jobs").iterdir()), 90, "a first run")
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         code, output = _finish(process, timeout=60)
     finally:
         process.kill()
-    assert code == 143, output
+    assert code == 128 + signum, output
     assert _report(workspace)["interrupted"] is True
     jobs = _worker_jobs(slurm, workspace)
     assert jobs and not _in_queue(slurm, jobs), (jobs, slurm.queue())

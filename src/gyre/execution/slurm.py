@@ -170,6 +170,8 @@ class SlurmModel(ExecutionModel):
         #: what the last open() left for the report: worker jobs that ended, tasks retried
         self._notes: list[str] = []
         self._live: tuple[Any, Any] | None = None  # (worker losses, job watch) while open
+        #: the dashboard's port on this host, once open (served on the loopback by default)
+        self.dashboard_port: int | None = None
 
     def describe(self) -> str:
         size = (
@@ -181,6 +183,16 @@ class SlurmModel(ExecutionModel):
         return (
             f"slurm (dask-jobqueue: {size}, each {self.processes} worker{'s' if self.processes > 1 else ''} "
             f"× {threads} thread{'s' if threads > 1 else ''}, {self.memory}, {self.walltime})"
+        )
+
+    def dashboard_tunnel_hint(self) -> str | None:
+        """The SSH tunnel to the dashboard on this host's loopback (the driver's: a login node, say)."""
+        bound = (self.dashboard_address or "").rsplit(":", 1)[0]
+        if self.dashboard_port is None or bound not in ("127.0.0.1", "localhost"):
+            return None
+        return (
+            f"ssh -N -L 8787:127.0.0.1:{self.dashboard_port} {socket.gethostname()}, "
+            "then open http://localhost:8787/status (and http://localhost:8787/gyre)"
         )
 
     def notes(self) -> list[str]:
@@ -210,6 +222,8 @@ class SlurmModel(ExecutionModel):
             self._wait_for_a_worker(client, cluster)
             max_jobs = self.jobs if self.jobs is not None else self.maximum_jobs
             engine = _SlurmEngine(client, planned_threads=(max_jobs or 1) * self.cores)
+            port = client.scheduler_info().get("services", {}).get("dashboard")
+            self.dashboard_port = None if port is None else int(port)
             log.info("%s; scheduler at %s", self.describe(), cluster.scheduler_address)
             yield engine
         finally:
@@ -218,10 +232,16 @@ class SlurmModel(ExecutionModel):
                 _close(cluster, watch, client)
 
     def _start_cluster(self) -> Any:
+        # importing dask_jobqueue makes SIGINT end the process (sys.exit, status 0) for its own
+        # runners: the driver's handler (a clean stop with the report) is put back
+        interrupt = signal.getsignal(signal.SIGINT)
         try:
             from dask_jobqueue.slurm import SLURMCluster
         except ImportError as exc:
             raise ConfigError("the slurm execution model needs dask-jobqueue: pip install 'gyre[slurm]'") from exc
+        finally:
+            if threading.current_thread() is threading.main_thread() and interrupt is not None:
+                signal.signal(signal.SIGINT, interrupt)
         if shutil.which("sbatch") is None:
             raise ClusterError("the slurm execution model submits worker jobs with sbatch, which is not on PATH")
         local = self.interface is None and _partition_is_this_host(self.partition)
