@@ -164,3 +164,21 @@ def test_a_job_whose_workers_left_is_replaced_at_a_fixed_size_only(target):
     assert cluster.corrected == 1
     asyncio.run(watch.check())  # the new job has not joined yet: nothing more happens
     assert len(watch.ended) == 1 and cluster.corrected == 1
+
+
+def test_a_site_jobqueue_configuration_is_added_to_not_replaced():
+    site = {
+        "jobqueue.slurm.job-script-prologue": ["module load hdf5"],
+        "jobqueue.slurm.job-extra-directives": ["--qos=site"],
+        "jobqueue.slurm.worker-extra-args": ["--no-dashboard"],
+    }
+    model = SlurmModel(2, job_directives=["--constraint=cpu"], prologue=["echo mine"], lifetime="50m")
+    with dask.config.set(site):
+        options = model._job_options(local=True, logs=None)
+    assert options["job_script_prologue"] == [
+        *dask_environment_lines(QUIET_WORKER_CONFIG),
+        "module load hdf5",
+        "echo mine",
+    ]
+    assert options["job_extra_directives"] == ["--qos=site", "--constraint=cpu"]
+    assert options["worker_extra_args"] == ["--no-dashboard", "--lifetime", "50m", "--host", "127.0.0.1"]

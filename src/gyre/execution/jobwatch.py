@@ -18,6 +18,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from .slurmqueue import ended_in_queue
+
 __all__ = ["EndedJob", "JobWatch"]
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ class JobWatch:
             elif str(name) in self.job_ids:
                 waiting.append(name)
         if waiting and self._looks % self.queue_every == 0:
-            gone = await _ended_in_queue([self.job_ids[str(name)] for name in waiting])
+            gone = await ended_in_queue([self.job_ids[str(name)] for name in waiting])
             failed = [name for name in waiting if self.job_ids[str(name)] in gone]
             self.failed_starts += len(failed)
             if failed and self.failed_starts > self.max_failed_starts:
@@ -147,37 +149,6 @@ class JobWatch:
             while len(cluster.worker_spec) < self.target:
                 cluster.worker_spec.update(_new_spec(cluster))
         await cluster._correct_state()
-
-
-#: the states of a batch job that is still queued or running
-_ALIVE = frozenset(
-    {"PENDING", "CONFIGURING", "RUNNING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SIGNALING"}
-)
-
-
-async def _ended_in_queue(ids: list[str]) -> set[str]:
-    """Those of the jobs that are no longer queued or running (one ``squeue`` call)."""
-    process = await asyncio.create_subprocess_exec(
-        "squeue",
-        "-h",
-        "-t",
-        "all",
-        "-j",
-        ",".join(ids),
-        "-o",
-        "%i %T",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    if process.returncode != 0 and b"Invalid job id" not in err:  # squeue could not answer: ask again later
-        return set()
-    alive = {
-        job
-        for job, state in (line.split()[:2] for line in out.decode().splitlines() if line.strip())
-        if state in _ALIVE
-    }
-    return set(ids) - alive
 
 
 def _worker_names(name: str, spec: dict[str, Any]) -> set[str]:

@@ -34,7 +34,6 @@ import logging
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ClusterError, ConfigError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
+from .slurmqueue import cancel, partition_is_this_host, queue_states
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -244,46 +244,24 @@ class SlurmModel(ExecutionModel):
                 signal.signal(signal.SIGINT, interrupt)
         if shutil.which("sbatch") is None:
             raise ClusterError("the slurm execution model submits worker jobs with sbatch, which is not on PATH")
-        local = self.interface is None and _partition_is_this_host(self.partition)
-        worker_args: list[str] = []
-        if self.lifetime is not None:
-            worker_args += ["--lifetime", self.lifetime]
-            if self.lifetime_stagger is not None:
-                worker_args += ["--lifetime-stagger", self.lifetime_stagger]
+        local = self.interface is None and partition_is_this_host(self.partition)
         dashboard = self._dashboard()
         scheduler_options: dict[str, Any] = (
             {"dashboard_address": dashboard} if dashboard else {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
         )
         if local:
             scheduler_options["host"] = "127.0.0.1"
-            worker_args += ["--host", "127.0.0.1"]
-        security = self._security(local)
         logs = Path(self.log_directory) if self.log_directory is not None else None
         if logs is not None:
             logs.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {}
+        options = self._job_options(local, logs)
+        security = self._security(local)
         if security:
             options["security"] = security
             # the workers' credentials, as files only the user may read, where the jobs can see them
             options["shared_temp_directory"] = str(logs) if logs is not None else str(Path.home())
         try:
             cluster = SLURMCluster(
-                cores=self.cores,
-                processes=self.processes,
-                memory=self.memory,
-                walltime=self.walltime,
-                queue=self.partition,
-                account=self.account,
-                job_extra_directives=self.job_directives,
-                job_script_prologue=[
-                    *dask_environment_lines(QUIET_WORKER_CONFIG if self.tuned else {}),
-                    *self.prologue,
-                ],
-                worker_extra_args=worker_args,
-                interface=self.interface,
-                death_timeout=self.death_timeout,
-                log_directory=str(logs) if logs is not None else None,
-                job_name=self.job_name,
                 scheduler_options=scheduler_options,
                 silence_logs=False,  # distributed's records are routed by the driver's log settings
                 **options,
@@ -295,6 +273,44 @@ class SlurmModel(ExecutionModel):
         if logs is None:
             log.info("no log directory: the worker jobs' output goes where Slurm puts it by default")
         return cluster
+
+    def _job_options(self, local: bool, logs: Path | None) -> dict[str, Any]:
+        """What each worker job is: its size and directives, its script's prologue and the worker's arguments.
+
+        The lists add to those of dask's ``jobqueue.slurm`` configuration (a site's
+        ``jobqueue.yaml``: ``module load`` lines, ``#SBATCH`` options), which would otherwise be replaced.
+        """
+        import dask
+
+        def configured(key: str) -> list[str]:
+            return list(dask.config.get(f"jobqueue.slurm.{key}", default=None) or [])
+
+        worker_args = configured("worker-extra-args")
+        if self.lifetime is not None:
+            worker_args += ["--lifetime", self.lifetime]
+            if self.lifetime_stagger is not None:
+                worker_args += ["--lifetime-stagger", self.lifetime_stagger]
+        if local:
+            worker_args += ["--host", "127.0.0.1"]
+        return {
+            "cores": self.cores,
+            "processes": self.processes,
+            "memory": self.memory,
+            "walltime": self.walltime,
+            "queue": self.partition,
+            "account": self.account,
+            "job_extra_directives": [*configured("job-extra-directives"), *self.job_directives],
+            "job_script_prologue": [
+                *dask_environment_lines(QUIET_WORKER_CONFIG if self.tuned else {}),
+                *configured("job-script-prologue"),
+                *self.prologue,
+            ],
+            "worker_extra_args": worker_args,
+            "interface": self.interface,
+            "death_timeout": self.death_timeout,
+            "log_directory": str(logs) if logs is not None else None,
+            "job_name": self.job_name,
+        }
 
     def _dashboard(self) -> str | None:
         if self.dashboard_address is None or importlib.util.find_spec("bokeh") is None:
@@ -325,7 +341,7 @@ class SlurmModel(ExecutionModel):
             ids = [str(job.job_id) for job in cluster.workers.values() if getattr(job, "job_id", None)]
             raise ClusterError(
                 f"no Slurm worker job started within {self.worker_timeout:g} s; the jobs "
-                f"{', '.join(ids) or '(none submitted)'} are: {_queue_states(ids)}. Check the partition and "
+                f"{', '.join(ids) or '(none submitted)'} are: {queue_states(ids)}. Check the partition and "
                 "limits (--slurm-partition, --slurm-walltime, --slurm-memory), the jobs' output in the log "
                 "directory, or raise worker_timeout when the queue is busy"
             ) from exc
@@ -346,31 +362,6 @@ class _SlurmEngine(FuturesEngine):
 def dask_environment_lines(config: dict[str, Any]) -> list[str]:
     """dask settings as the ``export DASK_...=value`` lines of a job script (read by the processes it starts)."""
     return [f"export DASK_{key.upper().replace('.', '__').replace('-', '_')}={value}" for key, value in config.items()]
-
-
-def _partition_is_this_host(partition: str | None) -> bool:
-    """Whether every node of the partition (``None``: all nodes) is this host: the workers then share its loopback."""
-    command = ["sinfo", "-h", "-N", "-o", "%N"] + (["-p", partition] if partition else [])
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    nodes = set(done.stdout.split())
-    here = {socket.gethostname(), socket.gethostname().split(".")[0]}
-    return done.returncode == 0 and bool(nodes) and nodes <= here
-
-
-def _queue_states(ids: Sequence[str]) -> str:
-    """What ``squeue`` says of the jobs: state and reason each."""
-    if not ids:
-        return "none"
-    try:
-        done = subprocess.run(
-            ["squeue", "-h", "-j", ",".join(ids), "-o", "%i %T (%r)"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"unknown (squeue failed: {exc})"
-    return "; ".join(done.stdout.split("\n")).strip("; ") or "no longer in the queue"
 
 
 def _loss_notes(losses: Any, watch: Any) -> list[str]:
@@ -408,8 +399,7 @@ def _close(cluster: Any, watch: Any, client: Client | None) -> None:
     for name, value in list(vars(cluster).items()):  # the workers' TLS credentials, written for the jobs
         if name.startswith("_job_") and hasattr(value, "close"):
             value.close()  # a named temporary file: closing deletes it
-    if ids:  # those that already ended make scancel complain, harmlessly
-        subprocess.run(["scancel", *sorted(ids)], capture_output=True, timeout=60, check=False)
+    cancel(ids)
 
 
 @contextmanager
