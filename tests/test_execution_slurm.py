@@ -182,3 +182,39 @@ def test_a_site_jobqueue_configuration_is_added_to_not_replaced():
     ]
     assert options["job_extra_directives"] == ["--qos=site", "--constraint=cpu"]
     assert options["worker_extra_args"] == ["--no-dashboard", "--lifetime", "50m", "--host", "127.0.0.1"]
+
+
+def test_the_notes_name_the_slurm_job_and_the_runs_of_a_departed_worker():
+    from types import SimpleNamespace
+
+    from gyre.execution.jobwatch import EndedJob
+    from gyre.execution.losses import WorkerLoss
+    from gyre.execution.slurm import _loss_notes
+
+    losses = SimpleNamespace(
+        losses=[
+            WorkerLoss("SLURMCluster-10", "tcp://a:1", ("sum-ab-3", "scale+sum-ab-7"), "x"),
+            WorkerLoss("SLURMCluster-1-1", "tcp://b:1", ("stat-ab-2",), "x"),
+        ]
+    )
+    ended = [EndedJob("SLURMCluster-10", "4127")]
+    watch = SimpleNamespace(job_ids={"SLURMCluster-1": "4118", "SLURMCluster-10": "4127"}, ended=ended, target=2)
+    assert _loss_notes(losses, watch) == [
+        "worker SLURMCluster-10 (Slurm job 4127) left with sum on run 3, scale, sum on run 7 assigned to it: "
+        "run again on the other workers (see their records)",
+        "worker SLURMCluster-1-1 (Slurm job 4118) left with stat on run 2 assigned to it: "
+        "run again on the other workers (see their records)",
+        "worker jobs that ended while the pipeline ran, replaced: 4127 (SLURMCluster-10)",
+    ]
+
+
+def test_the_dashboard_tunnel_names_this_host():
+    import socket
+
+    model = SlurmModel(2)
+    assert model.dashboard_tunnel_hint() is None  # not open
+    model.dashboard_port = 40213
+    assert model.dashboard_tunnel_hint().startswith(f"ssh -N -L 8787:127.0.0.1:40213 {socket.gethostname()}, then")
+    served = SlurmModel(2, dashboard_address=":8787")  # on the host's network: no tunnel needed
+    served.dashboard_port = 8787
+    assert served.dashboard_tunnel_hint() is None

@@ -128,7 +128,8 @@ def test_scancel_of_a_worker_job_retries_its_runs_on_the_others(slurm, tmp_path)
     # the run the cancelled job had in hand was retried, and the report says so
     assert len(_noted_jobs(workspace)[int(run)]) == 2, _noted_jobs(workspace)
     notes = " ".join(report["notes"])
-    assert f"Slurm job {victim}" in notes and f"sum on run {run}" in notes, report["notes"]
+    assert f"(Slurm job {victim}) left with" in notes and f"sum on run {run}" in notes, report["notes"]
+    assert f"worker jobs that ended while the pipeline ran, replaced: {victim}" in notes, report["notes"]
     # the cancelled job was replaced: a third worker job, and none left afterwards
     jobs = _worker_jobs(slurm, workspace)
     log = (workspace / "log" / "dask-driver.log").read_text()

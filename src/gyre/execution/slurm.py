@@ -370,16 +370,22 @@ def _loss_notes(losses: Any, watch: Any) -> list[str]:
 
     notes = []
     for loss in losses.losses:
-        job = next((job_id for name, job_id in watch.job_ids.items() if loss.name.startswith(name)), None)
+        job = next((i for name, i in watch.job_ids.items() if loss.name in (name, *_group(name, loss.name))), None)
         tasks = ", ".join(task_label(key) for key in loss.keys)
         notes.append(
-            f"worker {loss.name} (Slurm job {job or '?'}) left while running {tasks}: "
-            "retried on the other workers (see their records)"
+            f"worker {loss.name} (Slurm job {job or '?'}) left with {tasks} assigned to it: "
+            "run again on the other workers (see their records)"
         )
     if watch.ended:
         ended = ", ".join(f"{e.job_id or '?'} ({e.name})" for e in watch.ended)
-        notes.append(f"worker jobs that ended while the pipeline ran and were given back or replaced: {ended}")
+        what = "replaced" if watch.target is not None else "left to the adaptive size to replace as the work needs"
+        notes.append(f"worker jobs that ended while the pipeline ran, {what}: {ended}")
     return notes
+
+
+def _group(job: str, worker: str) -> tuple[str, ...]:
+    """``(worker,)`` when ``worker`` is one of the several worker processes of ``job`` (``<job>-<n>``)."""
+    return (worker,) if worker.startswith(f"{job}-") and worker[len(job) + 1 :].isdigit() else ()
 
 
 def _close(cluster: Any, watch: Any, client: Client | None) -> None:
