@@ -95,6 +95,7 @@ def test_a_pipeline_runs_on_slurm_worker_jobs(slurm, tmp_path):
     report = _report(workspace)
     assert report["ok"] and len(report["records"]) == 18, output
     assert report["execution"].startswith("slurm (dask-jobqueue: 1 to 2 jobs, adaptive"), report["execution"]
+    assert "Traceback" not in output and "INFO" not in output, output  # distributed's records are in the log files
     jobs = _worker_jobs(slurm, workspace)
     assert 1 <= len(jobs) <= 2, jobs
     assert {f["JobName"] for f in jobs.values()} == {"gyre-worker"}
@@ -169,6 +170,7 @@ def test_an_interrupted_driver_leaves_no_worker_job(slurm, tmp_path, signum):
         process.kill()
     assert code == 128 + signum, output
     assert _report(workspace)["interrupted"] is True
+    assert "Traceback" not in output, output
     jobs = _worker_jobs(slurm, workspace)
     assert jobs and not _in_queue(slurm, jobs), (jobs, slurm.queue())
 
