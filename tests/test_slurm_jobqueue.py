@@ -213,3 +213,25 @@ def test_workers_beyond_the_loopback_reach_the_scheduler_over_tls_only(slurm, tm
                 Client(attempt, security=security, timeout=3)
     assert not [p for p in (tmp_path / "log").iterdir() if p.name.startswith(".dask-jobqueue.worker")]
     assert not _in_queue(slurm, slurm.queue())
+
+
+def test_a_driver_in_a_batch_job_of_its_own(slurm, tmp_path):
+    # where compute nodes may not reach the login node: the driver is a small job too
+    _analysis(tmp_path, 4, delay=0.2)
+    script = tmp_path / "driver.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --output=driver-%j.out\n#SBATCH --mem=500M\n"
+        f'exec "{sys.executable}" -m gyre.cli run jq_pipeline.py:pipeline --runs=1-4 --slurm-jobs 1 '
+        + " ".join(SMALL)
+        + "\n"
+    )
+    driver = slurm.sbatch(script, cwd=tmp_path, env={"PYTHONPATH": gyre_env()["PYTHONPATH"]})
+    fields = slurm.wait(driver, timeout=120)
+    log = (tmp_path / f"driver-{driver}.out").read_text()
+    assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", f"{fields}\n{log}"
+    workspace = tmp_path / "ws"
+    assert _report(workspace)["ok"] and "4/4 runs complete" in log, log
+    workers = _worker_jobs(slurm, workspace)
+    assert len(workers) == 1 and driver not in {int(job) for job in workers}
+    assert set().union(*_noted_jobs(workspace).values()) == set(workers)
+    assert not _in_queue(slurm, workers)
