@@ -206,11 +206,11 @@ class SlurmModel(ExecutionModel):
         from .losses import WorkerLosses
 
         losses = WorkerLosses()
-        cluster.scheduler.add_plugin(losses)  # the scheduler runs in this process
         watch = JobWatch(cluster, target=self.jobs, joined=lambda: losses.joined)
         client: Client | None = None
         self._notes, self._live = [], (losses, watch)
         try:
+            cluster.scheduler.add_plugin(losses)  # the scheduler runs in this process
             if self.jobs is not None:
                 cluster.scale(jobs=self.jobs)
             else:
