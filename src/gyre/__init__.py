@@ -37,6 +37,7 @@ from .errors import (
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
+from .execution.slurm import SlurmModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.dryrun import JobPlan, PlannedTask, PlanState
@@ -112,6 +113,7 @@ __all__ = [
     "Schema",
     "SchemaConflictError",
     "SchemaMismatchError",
+    "SlurmModel",
     "Split",
     "Stage",
     "StageFailed",

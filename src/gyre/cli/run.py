@@ -12,6 +12,7 @@ from ..execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from ..job.options import AdaptiveLimits
 from ..pipeline import Pipeline
 from .common import PIPELINE_HELP, add_plan_options, pipeline_of, plan_options, run_range
+from .slurm import add_slurm_options, slurm_model, wants_slurm
 
 __all__ = ["add_commands", "print_plan", "procs"]
 
@@ -49,6 +50,7 @@ def add_commands(sub: Any) -> None:
     where.add_argument("--scheduler-file", type=Path, help="connect to the scheduler that wrote this file")
     where.add_argument("--address", help="connect to the scheduler at this address")
     where.add_argument("--sync", action="store_true", help="in this process, exceptions into the debugger")
+    add_slurm_options(run, where)
     run.add_argument(
         "--dask-worker-defaults",
         action="store_true",
@@ -104,6 +106,8 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
         return SchedulerModel(scheduler_file=args.scheduler_file)
     if args.address:
         return SchedulerModel(address=args.address)
+    if wants_slurm(args):
+        return slurm_model(args)
     return LocalModel(args.procs or 1, tuned=not args.dask_worker_defaults)
 
 

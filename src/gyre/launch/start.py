@@ -53,7 +53,8 @@ def start_pipeline(
     stops before a single run is computed — then every run's chain of phases on the
     execution model: a new ``LocalCluster`` of ``n_procs`` single-threaded worker processes
     by default, the given ``client``'s cluster, or ``cluster`` (``"sync"``, ``"local"``,
-    ``"mpi"``, a scheduler address or file, or an ``ExecutionModel``).
+    ``"mpi"``, ``"slurm"`` for ``n_procs`` Slurm worker jobs, a scheduler address or file, or
+    an ``ExecutionModel`` such as ``SlurmModel(...)``).
 
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
