@@ -15,7 +15,8 @@ from faultphases import OffsetSum, pipeline_module
 from toyphases import ScalePhase, StatPhase, SumPhase, calls, make_run_files
 
 from gyre import CostModel, DeadlineReached, Manifest, Pipeline, SyncModel, discover_runs, start_pipeline
-from gyre.cli import main, parse_walltime
+from gyre.cli import main
+from gyre.cli.run import parse_walltime
 from gyre.job.costs import run_events
 from gyre.job.deadline import NOT_STARTED, Deadline, default_margin, slurm_end_time
 from gyre.job.worker import TaskSpec, execute_phase

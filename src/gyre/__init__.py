@@ -38,12 +38,14 @@ from .errors import (
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
+from .execution.slurm import SlurmModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.costs import CostModel, Prediction
+from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
-from .launch import generate_assets, start_pipeline
-from .phase import Phase
+from .launch import debug_task, generate_assets, plan, start_pipeline
+from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
@@ -89,6 +91,7 @@ __all__ = [
     "ExecutionModel",
     "GyreError",
     "InvalidResultError",
+    "JobPlan",
     "LineageNode",
     "LocalModel",
     "MPIModel",
@@ -103,6 +106,8 @@ __all__ = [
     "PipelineReport",
     "Placeholder",
     "Prediction",
+    "PlanState",
+    "PlannedTask",
     "ProgressReporter",
     "ResumePolicy",
     "RunContext",
@@ -113,6 +118,8 @@ __all__ = [
     "Schema",
     "SchemaConflictError",
     "SchemaMismatchError",
+    "SlurmModel",
+    "Split",
     "Stage",
     "StageFailed",
     "Status",
@@ -134,11 +141,13 @@ __all__ = [
     "WorkflowReport",
     "WorkspaceLockedError",
     "__version__",
+    "debug_task",
     "discover_runs",
     "generate_assets",
     "iter_chunks",
     "open_artifacts",
     "open_run",
+    "plan",
     "report_dataset",
     "start_pipeline",
     "write_artifact",

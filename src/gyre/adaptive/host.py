@@ -23,12 +23,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from ..context import ChildRequest, check_child_name
 from ..errors import ConfigError, GyreError
 from ..job.chains import compile_chains
 from ..job.options import AdaptiveLimits
-from ..job.seeding import stable_int
+from ..job.seeding import run_generator, stable_int
 from ..job.shared import clear_shared
+from ..job.splitting import with_run_events
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import TaskOutcome
@@ -57,6 +60,17 @@ class LineageNode:
     pipeline: Pipeline
     parent: str | None = None
     reason: str | None = None
+    #: the job's root seed (what :meth:`rng` draws from)
+    seed: int = 0
+
+    def rng(self, run: int) -> np.random.Generator:
+        """A generator for the strategy's own draws about ``run`` of this node, reproducible across jobs.
+
+        It depends only on the job's root seed, this node's lineage and ``run`` (like a phase's
+        ``ctx.rng``, under a name no phase can have), so "spawn with probability 0.5" makes the
+        same choices in every job with the same seed. Each call starts the stream afresh.
+        """
+        return run_generator(self.seed, "<adaptive strategy>", run, self.lineage)
 
     @property
     def generation(self) -> int:
@@ -113,7 +127,7 @@ class AdaptiveHost:
         self.adaptive = adaptive
         self.driver: Driver | None = None
         self.accepted = 0
-        root = LineageNode(name=pipeline.name, lineage=(), pipeline=pipeline)
+        root = LineageNode(name=pipeline.name, lineage=(), pipeline=pipeline, seed=seed)
         self._nodes: dict[tuple[str, ...], _NodeState] = {(): _NodeState(root, token=token)}
         self._refused: list[ChildSummary] = []
 
@@ -235,7 +249,12 @@ class AdaptiveHost:
     ) -> None:
         lineage = (*parent.node.lineage, segment)
         node = LineageNode(
-            name=pipeline.name, lineage=lineage, pipeline=pipeline, parent=parent.node.name, reason=request.reason
+            name=pipeline.name,
+            lineage=lineage,
+            pipeline=pipeline,
+            parent=parent.node.name,
+            reason=request.reason,
+            seed=self.seed,
         )
         token = f"{self.token}x{stable_int(pipeline.name) % 16**8:08x}"
         summary = ChildSummary(
@@ -263,7 +282,7 @@ class AdaptiveHost:
         chains = compile_chains(
             pipeline, selection, seed=self.seed, token=token, raise_errors=self.raise_errors, lineage=lineage
         )
-        chains = [replace(c, priority=c.priority + node.generation * PRIORITY_STEP) for c in chains]
+        chains = [replace(c, priority=c.priority + node.generation * PRIORITY_STEP) for c in with_run_events(chains)]
         log.info("starting child %s (generation %d, runs %s): %s", node.name, node.generation, selection.runs, by)
         assert self.driver is not None
         self.driver.add_chains(chains)

@@ -27,7 +27,7 @@ import logging
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -233,6 +233,17 @@ class CostModel:
                 return None
             weights[(phase, run)] = seconds
         return weights
+
+    def predictor(self, cells: Iterable[tuple[str, int]]) -> Callable[[str, int], float] | None:
+        """``cost(phase, run) -> seconds`` (the splitting decision's cost callable) when every one of
+        ``cells`` has predicted seconds; ``None`` otherwise (the caller then uses its own measure)."""
+        if self.weights(cells) is None:
+            return None
+
+        def cost(phase: str, run: int) -> float:
+            return self.predict(phase, run).seconds or 0.0
+
+        return cost
 
     def learned(self, cells: Iterable[tuple[str, int]]) -> bool:
         """Whether any of ``cells`` is predicted from history (not from its file size alone)."""

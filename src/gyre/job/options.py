@@ -119,6 +119,9 @@ class JobOptions:
         (phase, run) starts that is predicted to end after the deadline less the margin, and
         at that point the job stops as on SIGTERM and raises ``DeadlineReached``. The margin
         (seconds) is by default ``gyre.job.deadline.default_margin`` of the time left at the start.
+    ``split``
+        Split the big runs of phases that declare a ``gyre.Split`` into parts by event range
+        when they would be the job's tail (``gyre.job.splitting``); ``False`` runs every run whole.
     """
 
     window: int | None = None
@@ -134,6 +137,7 @@ class JobOptions:
     runs_to_skip: frozenset[int] = frozenset()
     deadline: float | str | None = "slurm"
     deadline_margin: float | None = None
+    split: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.deadline, str) and self.deadline != "slurm":

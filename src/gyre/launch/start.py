@@ -19,12 +19,13 @@ from ..job.logs import driver_log
 from ..job.options import AdaptiveLimits, JobOptions, ResumePolicy
 from ..pipeline import Pipeline
 from ..report.model import PipelineReport
+from .guard import refuse_unguarded_main
 from .job import run_job
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["generate_assets", "start_pipeline"]
+__all__ = ["generate_assets", "job_options", "start_pipeline"]
 
 
 def start_pipeline(
@@ -49,6 +50,7 @@ def start_pipeline(
     fuse: bool | None = None,
     deadline: datetime | float | str | None = "slurm",
     deadline_margin: float | None = None,
+    split: bool = True,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -56,7 +58,8 @@ def start_pipeline(
     stops before a single run is computed — then every run's chain of phases on the
     execution model: a new ``LocalCluster`` of ``n_procs`` single-threaded worker processes
     by default, the given ``client``'s cluster, or ``cluster`` (``"sync"``, ``"local"``,
-    ``"mpi"``, a scheduler address or file, or an ``ExecutionModel``).
+    ``"mpi"``, ``"slurm"`` for ``n_procs`` Slurm worker jobs, a scheduler address or file, or
+    an ``ExecutionModel`` such as ``SlurmModel(...)``).
 
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
@@ -64,6 +67,8 @@ def start_pipeline(
     (default: ``default_window``, from the worker threads). ``fuse=True`` runs each run's
     phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.job.fusion``);
     the default ``None`` does so once the first phases prove shorter than 100 ms, ``False`` never.
+    Phases that declare a ``gyre.Split`` have their tail runs split by event range and merged
+    (same artifacts as unsplit); ``split=False`` runs every run whole.
 
     Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a
     ``pipeline.adaptive`` attribute) is called with each finished run's outcome to request
@@ -92,7 +97,48 @@ def start_pipeline(
     ``DeadlineReached`` (a ``PipelineInterrupted``; ``.report``, ``report.interrupted`` true) is
     raised: call again (e.g. in the next allocation) to do the rest.
     """
-    options = JobOptions(
+    model = resolve_model(cluster, n_procs=n_procs, client=client)
+    refuse_unguarded_main(model)
+    options = job_options(
+        runs_to_skip=runs_to_skip,
+        disable_display=disable_display,
+        fail_fast=fail_fast,
+        window=window,
+        adaptive=adaptive,
+        max_generations=max_generations,
+        max_children=max_children,
+        performance_report=performance_report,
+        force=force,
+        force_phases=force_phases,
+        resume=resume,
+        fuse=fuse,
+        split=split,
+        deadline=deadline,
+        deadline_margin=deadline_margin,
+    )
+    return run_job(pipeline, run_min, run_max, model, options)
+
+
+def job_options(
+    *,
+    runs_to_skip: Iterable[int] | None,
+    disable_display: bool,
+    fail_fast: bool,
+    window: int | None,
+    adaptive: Callable[..., Any] | None,
+    max_generations: int,
+    max_children: int,
+    performance_report: str | Path | bool | None,
+    force: bool,
+    force_phases: Iterable[str],
+    resume: ResumePolicy | None,
+    fuse: bool | None,
+    split: bool = True,
+    deadline: datetime | float | str | None = "slurm",
+    deadline_margin: float | None = None,
+) -> JobOptions:
+    """The :class:`JobOptions` of ``start_pipeline``'s keyword arguments (``gyre.plan`` takes the same)."""
+    return JobOptions(
         window=window,
         fuse=fuse,
         fail_fast=fail_fast,
@@ -106,8 +152,8 @@ def start_pipeline(
         runs_to_skip=frozenset(runs_to_skip or ()),
         deadline=deadline_seconds(deadline),
         deadline_margin=deadline_margin,
+        split=split,
     )
-    return run_job(pipeline, run_min, run_max, resolve_model(cluster, n_procs=n_procs, client=client), options)
 
 
 def deadline_seconds(deadline: datetime | float | str | None, *, now: float | None = None) -> float | str | None:

@@ -20,6 +20,7 @@ from ..job.options import JobOptions
 from ..job.prepare import PreparedJob, cached_outcomes
 from ..job.resume import ManifestWriter, ResumePlan
 from ..job.shared import clear_shared
+from ..job.splitting import split_chains
 from ..job.submit import Driver
 from ..result import TaskOutcome
 from ..runs import format_runs
@@ -27,6 +28,7 @@ from ..watch.board import RunBoard
 from ..watch.live import Watch, performance_report_path
 from ..watch.terminal import TerminalDisplay
 from ..workspace.manifest import Manifest
+from ..workspace.parts import PartJournal
 
 __all__ = ["watched_run"]
 
@@ -84,15 +86,33 @@ def watched_run(
     watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
-    writer = ManifestWriter(manifest, plan)
+    parts = PartJournal(pipeline.workspace_path, flush_every=0.5)
+    split = split_chains(
+        chains,
+        plan,
+        n_threads=engine.n_threads,
+        # parts from event counts, so that they do not depend on recorded timings; the learned
+        # seconds are at hand as cost=costs.predictor(cells) (None when some cell has none)
+        journal=parts,
+        policy=options.resume,
+        enabled=options.split,
+    )
+    chains = split.chains
+    writer = ManifestWriter(manifest, plan, parts=parts)
     driver = Driver(
-        engine, chains, options, listeners=[writer, costs, watch, host], cached=cached, costs=costs, deadline=deadline
+        engine,
+        chains,
+        options,
+        listeners=[writer, costs, watch, host],
+        cached={**cached, **split.cached},
+        costs=costs,
+        deadline=deadline,
     )
     host.attach(driver)
     from ..job.worker_log import worker_logs  # imports distributed
 
     try:
-        with watch, worker_logs(engine.client, pipeline.workspace_path, token=job.token), stop_at(deadline):
+        with watch, parts, worker_logs(engine.client, pipeline.workspace_path, token=job.token), stop_at(deadline):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
         reason = str(exc)
