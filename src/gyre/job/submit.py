@@ -219,6 +219,7 @@ class Driver:
         for spec, key in zip(chain.tasks, chain.keys):
             self._record(self.cached[key] if key in self.cached else spec.skipped(NOT_STARTED))
         return False
+
     def _submit_split(self, chain: RunChain, state: _ChainState) -> None:
         """A split run's tasks: its split phases part by part (part k of a phase after part k of
         the one before), each merged once its parts are done; its other phases whole."""

@@ -74,7 +74,11 @@ def run_job(
                 execution=model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=[*notes, *model.notes(), *([str(interrupted)] if isinstance(interrupted, DeadlineReached) else [])],
+                notes=[
+                    *notes,
+                    *model.notes(),
+                    *([str(interrupted)] if isinstance(interrupted, DeadlineReached) else []),
+                ],
                 interrupted=interrupted is not None,
             )
             if options.display:
