@@ -16,7 +16,7 @@ from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
 from ..execution.logs import route_dask_logs
 from ..phase import Phase
-from ..progress import PROGRESS_TOPIC, ProgressReporter
+from ..progress import ProgressReporter, progress_topic
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
@@ -158,7 +158,7 @@ def _compute(spec: TaskSpec, payload: PhaseResult, children: list[Any]) -> Phase
         run=spec.run,
         phase=phase.name,
         rng=run_generator(spec.seed, phase.name, spec.run, spec.lineage),
-        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(), interval=spec.progress_interval),
+        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(spec.token), interval=spec.progress_interval),
         shared=load_shared(spec.token, phase, spec.workspace),
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
         lineage=spec.lineage,
@@ -283,13 +283,15 @@ def _worker_address() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
+def _progress_emitter(token: str) -> Callable[[dict[str, Any]], None] | None:
+    """Where a run's progress goes: the job's own event topic on the scheduler (none outside a dask worker)."""
     worker = _worker()
     if worker is None:
         return None
+    topic = progress_topic(token)
 
     def emit(message: dict[str, Any]) -> None:
-        worker.log_event(PROGRESS_TOPIC, message)
+        worker.log_event(topic, message)
 
     return emit
 
