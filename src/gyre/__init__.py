@@ -40,7 +40,7 @@ from .execution.mpi import MPIModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.options import ResumePolicy
-from .launch import generate_assets, start_pipeline
+from .launch import RunOutcome, generate_assets, start_pipeline, to_delayed
 from .phase import Phase
 from .pipeline import Pipeline
 from .progress import ProgressReporter
@@ -103,6 +103,7 @@ __all__ = [
     "RunContext",
     "RunError",
     "RunFile",
+    "RunOutcome",
     "RunSelection",
     "SchedulerModel",
     "Schema",
@@ -136,5 +137,6 @@ __all__ = [
     "open_run",
     "report_dataset",
     "start_pipeline",
+    "to_delayed",
     "write_artifact",
 ]
