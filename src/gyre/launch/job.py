@@ -64,7 +64,7 @@ def run_job(
             report = job_report(
                 job,
                 outcomes,
-                execution=model.describe(),
+                execution=f"{model.describe()}, not started: nothing to compute" if idle else model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
                 notes=plan.notes(),

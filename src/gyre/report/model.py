@@ -175,6 +175,18 @@ class PipelineReport:
             handle.write("\n}\n")
         return target
 
+    def __repr__(self) -> str:
+        """One line: ``<PipelineReport 'name': 12 runs × 3 phases, 34 done, 1 failed (run 7), report.json at …>``."""
+        from .notebook import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook cell: summary, counts, failures grouped, a compact run × phase grid."""
+        from .notebook import report_html
+
+        return report_html(self)
+
     def render(self, *, max_runs: int = 40) -> str:
         """The report as text: counts per phase, failures, and a run × phase grid for small jobs."""
         return render_report(self, max_runs=max_runs)

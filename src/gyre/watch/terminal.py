@@ -258,6 +258,8 @@ class TerminalDisplay:
         if n_running > len(computing):
             table.add_row("", f"+{n_running - len(computing)} more", "", "")
         failures = table_type.grid(padding=(0, 1))
+        failures.add_column(no_wrap=True)
+        failures.add_column(no_wrap=True, overflow="ellipsis")  # one line per kind of failure, however long
         for group in groups[: self.max_running]:
             failures.add_row(f"[red]{group.phase:>{self.width}}[/red]", failure_line(group))
         if len(groups) > self.max_running:
