@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     print("theta [rad]   tracks")
     for low, count in zip(edges[:-1], counts):
         print(f"{low:10.3f}   {count:6d}  " + "#" * int(count))
-    print(f"{counts.sum()} tracks from {len(runs) - len(left_out)} runs" + (f"; left out: {left_out}" if left_out else ""))
+    note = f"; left out: {left_out}" if left_out else ""
+    print(f"{counts.sum()} tracks from {len(runs) - len(left_out)} runs{note}")
     return 0 if not left_out else 1
 
 

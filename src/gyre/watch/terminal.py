@@ -124,12 +124,13 @@ class TerminalDisplay:
                 self._groups = group_failures(self._failures)
         if not self.enabled or self._progress is None:
             return
+        # the bar fills with every (phase, run) settled, skipped ones too, so that a phase whose
+        # last runs were skipped ends full; the count beside it leaves the skipped ones out
         counts = self.counts[outcome.phase]
-        advance = 0 if outcome.status == Status.SKIPPED else 1
         if outcome.phase in self._bars:
-            self._progress.update(self._bars[outcome.phase], advance=advance, failed=_red(counts), skipped=_dim(counts))
+            self._progress.update(self._bars[outcome.phase], advance=1, **_fields(counts))
         every: Counter[str] = sum(self.counts.values(), Counter())
-        self._progress.update(self._bars["__all__"], advance=advance, failed=_red(every), skipped=_dim(every))
+        self._progress.update(self._bars["__all__"], advance=1, **_fields(every))
 
     def run_progress(self, message: dict[str, Any]) -> None:
         """Record in-run progress of a (phase, run) reported through ``ctx.progress``."""
@@ -213,7 +214,7 @@ class TerminalDisplay:
 
     def _open_bars(self) -> None:
         from rich.console import Console, Group, RenderableType
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.table import Table
 
         display = self
@@ -227,7 +228,7 @@ class TerminalDisplay:
         self._progress = _Bars(
             TextColumn(f"{{task.description:>{self.width}}}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[finished]:>{task.fields[digits]}}/{task.total:.0f}"),
             TextColumn("{task.fields[skipped]}"),
             TextColumn("{task.fields[failed]}"),
             TimeRemainingColumn(),
@@ -235,9 +236,13 @@ class TerminalDisplay:
             transient=False,
         )
         for phase in self.phases:
-            self._bars[phase] = self._progress.add_task(phase, total=self.n_runs, failed="", skipped="")
+            self._bars[phase] = self._progress.add_task(
+                phase, total=self.n_runs, digits=len(str(self.n_runs)), **_fields(Counter())
+            )
         total = self.n_runs * len(self.phases)
-        self._bars["__all__"] = self._progress.add_task("all", total=total, failed="", skipped="")
+        self._bars["__all__"] = self._progress.add_task(
+            "all", total=total, digits=len(str(total)), **_fields(Counter())
+        )
         self._progress.start()
 
     def _running_table(self, table_type: Any, group_type: Any) -> Any:
@@ -304,6 +309,11 @@ def failure_line(group: FailureGroup) -> str:
 
 def _finished(counts: Counter[str]) -> int:
     return counts[Status.DONE] + counts[Status.CACHED] + counts[Status.FAILED]
+
+
+def _fields(counts: Counter[str]) -> dict[str, Any]:
+    """What a bar shows beside it: runs finished (done, cached, failed), failed ones in red, skipped ones dim."""
+    return {"finished": _finished(counts), "failed": _red(counts), "skipped": _dim(counts)}
 
 
 def _red(counts: Counter[str]) -> str:
