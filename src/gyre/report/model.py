@@ -13,7 +13,7 @@ from typing import Any
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
 from ..result import STATUSES, Status, TaskOutcome, group_failures
 from ..runs import format_runs
-from ..watch.terminal import failure_line
+from ..watch.failures import failure_line
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import report_path
 

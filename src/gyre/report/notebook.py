@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..result import STATUSES, group_failures
 from ..runs import format_runs
 from ..watch.board import STATE_COLOURS
-from ..watch.terminal import failure_line
+from ..watch.failures import failure_line
 from ..workspace.layout import report_path
 
-if TYPE_CHECKING:
-    from .model import PipelineReport
+#: a :class:`gyre.report.model.PipelineReport` (which imports this module for its repr and HTML)
+PipelineReport = Any
 
 __all__ = ["report_html", "report_repr"]
 

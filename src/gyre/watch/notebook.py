@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import sys
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..result import FailureGroup
 from .board import STATE_COLOURS
+from .failures import failure_line
 
-if TYPE_CHECKING:
-    from .terminal import TerminalDisplay
-
-__all__ = ["NotebookView", "in_notebook", "progress_html"]
+__all__ = ["NotebookView", "ShownDisplay", "in_notebook", "progress_html"]
 
 
 def in_notebook() -> bool:
@@ -29,6 +28,19 @@ def in_notebook() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+class ShownDisplay(Protocol):
+    """What the view reads of the display it shows (``gyre.watch.terminal.TerminalDisplay``)."""
+
+    title: str | None
+    n_runs: int
+
+    def elapsed(self) -> float: ...
+    def eta(self) -> float | None: ...
+    def phase_counts(self) -> list[tuple[str, int, int, int]]: ...
+    def running_now(self) -> tuple[list[dict[str, Any]], int]: ...
+    def failure_groups(self) -> list[FailureGroup]: ...
+
+
 class NotebookView:
     """An HTML display in the current cell, re-rendered from a :class:`TerminalDisplay` on ``update``."""
 
@@ -36,7 +48,7 @@ class NotebookView:
         self._handle: Any = None
         self._shown = ""
 
-    def show(self, display: TerminalDisplay) -> None:
+    def show(self, display: ShownDisplay) -> None:
         """Put the view in the cell (once)."""
         from IPython.display import HTML
         from IPython.display import display as show
@@ -44,7 +56,7 @@ class NotebookView:
         self._shown = progress_html(display)
         self._handle = show(HTML(self._shown), display_id=True)
 
-    def update(self, display: TerminalDisplay) -> None:
+    def update(self, display: ShownDisplay) -> None:
         """Re-render the view in place, if anything changed."""
         from IPython.display import HTML
 
@@ -61,10 +73,8 @@ _BAR = (
 )
 
 
-def progress_html(display: TerminalDisplay) -> str:
+def progress_html(display: ShownDisplay) -> str:
     """The display's state as HTML: a bar per phase (finished, failed, skipped), the runs computing, the failures."""
-    from .terminal import failure_line
-
     elapsed, eta = display.elapsed(), display.eta()
     head = f"gyre · {escape(display.title)}" if display.title else "gyre"
     timing = f"{elapsed:.1f} s" + (f" · ETA {eta:.0f} s" if eta else "")

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from ..progress import progress_cell
 from ..result import FailureGroup, Status, TaskOutcome, group_failures
-from ..runs import format_runs
+from .failures import failure_line
 from .notebook import NotebookView, in_notebook
 
 __all__ = ["TerminalDisplay"]
@@ -297,14 +297,6 @@ class TerminalDisplay:
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
-
-
-def failure_line(group: FailureGroup) -> str:
-    """One group of alike failures on one line: its runs (as ranges), how many, the first run's message."""
-    runs = group.runs
-    where = f"run {runs[0]}" if len(runs) == 1 else f"runs {format_runs(runs)} ({len(runs)})"
-    message = (group.message.splitlines() or [""])[0]
-    return f"{where}: {message}"
 
 
 def _finished(counts: Counter[str]) -> int:
