@@ -124,6 +124,11 @@ def test_two_pipelines_run_side_by_side_on_one_client(client, tmp_path, run_dir,
     # each job heard the progress of its own runs only, although both share the client
     assert {run for _, run in heard["first"]} == {1, 2, 3}
     assert {run for _, run in heard["second"]} == {5, 6}
+    # each driver log tells its own job's story only
+    first_log = (tmp_path / "first" / "log" / "driver.log").read_text()
+    second_log = (tmp_path / "second" / "log" / "driver.log").read_text()
+    assert "starting first: runs 1-3" in first_log and "starting second" not in first_log
+    assert "starting second: runs 5-6" in second_log and "starting first" not in second_log
     # and wrote what one job alone writes
     alone = start_pipeline(counting(tmp_path / "alone", "first"), 1, 3, client=client, disable_display=True)
     assert alone.ok
