@@ -86,8 +86,10 @@ def watched_run(
     writer = ManifestWriter(manifest, plan)
     driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
     host.attach(driver)
+    from ..job.worker_log import worker_logs  # imports distributed
+
     try:
-        with watch:
+        with watch, worker_logs(engine.client, pipeline.workspace_path, token=job.token):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
         reason = f"interrupted by {signal.Signals(exc.signum).name}"
