@@ -90,7 +90,8 @@ def to_delayed(
     no fusion, no resume — every active phase is computed, no manifest record is written
     (so a later ``start_pipeline`` recomputes them), no workspace lock while computing, no
     display, report, worker log files or adaptive children (a failure's traceback is in its
-    outcome); phases' shared data stays loaded in each worker process until it exits. Returns a dict, run → delayed object, in run order.
+    outcome); phases' shared data stays loaded in each worker process until it exits.
+    Returns a dict, run → delayed object, in run order.
     """
     from dask.delayed import delayed
 
