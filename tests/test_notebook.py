@@ -30,9 +30,19 @@ def test_a_notebook_shows_live_progress_in_its_cell_and_the_report_as_html(tmp_p
     nbclient = pytest.importorskip("nbclient", reason="the test extra installs nbclient")
     pytest.importorskip("ipykernel", reason="the test extra installs ipykernel")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
+    updates: list[str] = []
+
+    class Recording(nbclient.NotebookClient):  # type: ignore[misc,name-defined]
+        def process_message(self, msg, cell, cell_index):  # type: ignore[no-untyped-def]
+            if msg["msg_type"] == "update_display_data":
+                updates.append(msg["content"]["data"].get("text/html", ""))
+            return super().process_message(msg, cell, cell_index)
+
+    client = Recording(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
+    # while the job ran, the display in the cell was updated in place, in-run progress included
+    assert len(updates) >= 3
+    assert any(re.search(r"running: calibrate run \d [1-9]\d?%", html) for html in updates), updates
 
     html = outputs_of(notebook, "text/html")
     progress = [h for h in html if 'class="gyre-progress"' in h]
