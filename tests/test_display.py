@@ -114,3 +114,20 @@ def test_a_batch_log_shows_the_in_run_percentage(client, tmp_path, run_dir, caps
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gyre [")]
     percentages = {int(p) for line in lines for p in re.findall(r"scale#\d (\d+)%", line)}
     assert percentages - {0, 100}, lines  # some lines show a run part-way through
+
+
+def test_in_run_progress_reaches_the_display_on_the_sync_model(tmp_path, run_dir, monkeypatch):
+    seen: list[dict] = []
+    original = TerminalDisplay.run_progress
+
+    def recording(self: TerminalDisplay, message: dict) -> None:
+        seen.append(dict(message))
+        original(self, message)
+
+    monkeypatch.setattr(TerminalDisplay, "run_progress", recording)
+    pipeline = Pipeline([SlowLoopScale(steps=12, pause=0.05), SumPhase()], [True, True], tmp_path / "ws", run_dir)
+    assert start_pipeline(pipeline, 1, 2, cluster="sync", disable_display=True).ok
+    scale = [m for m in seen if m["phase"] == "scale"]
+    assert {m["run"] for m in scale} == {1, 2}
+    assert any(0 < m["completed"] < 12 for m in scale), scale  # part-way through a run
+    assert [m["completed"] for m in scale if m["run"] == 2][-1] == 12

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["PROGRESS_TOPIC", "ProgressReporter", "progress_cell", "progress_topic"]
+__all__ = ["LOCAL_PROGRESS", "PROGRESS_TOPIC", "ProgressReporter", "progress_cell", "progress_topic"]
 
 PROGRESS_TOPIC = "gyre-progress"
+
+#: where progress messages go when a phase runs in the driver's own thread (the sync model):
+#: set by the watch around the job, read by the task; ``None`` elsewhere
+LOCAL_PROGRESS: ContextVar[Callable[[dict[str, Any]], None] | None] = ContextVar("gyre_local_progress", default=None)
 
 
 def progress_topic(token: str) -> str:

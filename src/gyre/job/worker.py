@@ -15,7 +15,7 @@ from typing import Any
 from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
 from ..phase import Phase
-from ..progress import ProgressReporter, progress_topic
+from ..progress import LOCAL_PROGRESS, ProgressReporter, progress_topic
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
@@ -282,10 +282,11 @@ def _worker_address() -> str:
 
 
 def _progress_emitter(token: str) -> Callable[[dict[str, Any]], None] | None:
-    """Where a run's progress goes: the job's own event topic on the scheduler (none outside a dask worker)."""
+    """Where a run's progress goes: the job's own event topic on the scheduler; outside a dask
+    worker, the watch of a job run in this very thread (the sync model), if any."""
     worker = _worker()
     if worker is None:
-        return None
+        return LOCAL_PROGRESS.get()
     topic = progress_topic(token)
 
     def emit(message: dict[str, Any]) -> None:

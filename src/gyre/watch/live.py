@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..progress import progress_topic
+from ..progress import LOCAL_PROGRESS, progress_topic
 from ..result import TaskOutcome
 from .board import RunBoard
 from .publisher import BoardPublisher, dashboard_lines
@@ -94,6 +94,9 @@ class Watch:
         if client is not None:
             client.subscribe_topic(self.topic, self._on_event)
             self._stack.callback(client.unsubscribe_topic, self.topic)
+        else:  # the tasks run in this thread: their progress comes straight here
+            local = LOCAL_PROGRESS.set(self.run_progress)
+            self._stack.callback(LOCAL_PROGRESS.reset, local)
         self.display.start(
             dashboard_link=self.engine.dashboard_link,
             execution=self.model.describe(),
