@@ -64,7 +64,7 @@ class TerminalDisplay:
         self.progress: dict[tuple[str, int], dict[str, Any]] = {}
         self._finished: set[tuple[str, int]] = set()
         self._failures: list[TaskOutcome] = []
-        self._groups: list[FailureGroup] = []
+        self._groups: list[FailureGroup] | None = []
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._progress: Any = None
@@ -121,7 +121,7 @@ class TerminalDisplay:
             self._finished.add(cell)
             if outcome.status == Status.FAILED:
                 self._failures.append(outcome)
-                self._groups = group_failures(self._failures)
+                self._groups = None  # regrouped when next shown, not on every failure
         if not self.enabled or self._progress is None:
             return
         # the bar fills with every (phase, run) settled, skipped ones too, so that a phase whose
@@ -145,6 +145,8 @@ class TerminalDisplay:
     def failure_groups(self) -> list[FailureGroup]:
         """The failures so far, alike ones grouped (``gyre.result.group_failures``), largest group first."""
         with self._lock:
+            if self._groups is None:
+                self._groups = group_failures(self._failures)
             return list(self._groups)
 
     def phase_counts(self) -> list[tuple[str, int, int, int]]:
