@@ -289,7 +289,10 @@ def _progress_emitter(token: str) -> Callable[[dict[str, Any]], None] | None:
         return LOCAL_PROGRESS.get()
     topic = progress_topic(token)
 
+    address = str(worker.address)
+
     def emit(message: dict[str, Any]) -> None:
-        worker.log_event(topic, message)
+        # where and since when it runs: the gyre page's running bars and worker column
+        worker.log_event(topic, {**message, "worker": address, "at": time.time()})
 
     return emit

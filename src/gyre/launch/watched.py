@@ -68,6 +68,7 @@ def watched_run(
         phases=names,
         runs=selection.runs,
         missing=selection.missing,
+        skipped=selection.skipped,
     )
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
     display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
