@@ -133,3 +133,13 @@ def test_two_pipelines_run_side_by_side_on_one_client(client, tmp_path, run_dir,
     alone = start_pipeline(counting(tmp_path / "alone", "first"), 1, 3, client=client, disable_display=True)
     assert alone.ok
     assert artifact_bytes(tmp_path / "alone") == artifact_bytes(tmp_path / "first")
+
+
+def test_an_inactive_phase_loads_its_artifacts_in_the_graph(tmp_path, run_dir):
+    workspace = tmp_path / "ws"
+    assert start_pipeline(pipeline_at(workspace, run_dir), 1, 3, cluster="sync", disable_display=True).ok
+    pipeline = Pipeline([ScalePhase(), SumPhase(), StatPhase()], [False, True, True], workspace, run_dir, seed=11)
+    (computed,) = dask.compute(to_delayed(pipeline, 1, 3), scheduler="sync")
+    assert {run: tuple(o.statuses().values()) for run, o in computed.items()} == {
+        run: (Status.CACHED, Status.DONE, Status.DONE) for run in (1, 2, 3)
+    }
