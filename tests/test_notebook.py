@@ -91,3 +91,33 @@ def test_the_report_html_escapes_what_it_shows(tmp_path, run_dir):
         f"<PipelineReport 'pipeline': 3 runs × 2 phases, 4 done, 1 failed, 1 skipped (run 2), "
         f"report.json at {tmp_path / 'ws' / 'report.json'}>"
     )
+
+
+def test_a_large_report_draws_a_bounded_grid_in_the_notebook(tmp_path):
+    from datetime import datetime, timezone
+
+    from gyre import PipelineReport
+    from gyre.result import Status, TaskOutcome
+
+    moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    report = PipelineReport(
+        pipeline="big",
+        workspace=tmp_path,
+        seed=1,
+        execution="test",
+        phases=("reco",),
+        runs=tuple(range(1, 1201)),
+        missing_runs=(),
+        skipped_runs=(),
+        outcomes=tuple(TaskOutcome("reco", run, Status.DONE, started=0.0, finished=1.0) for run in range(1, 1201)),
+        started=moment,
+        finished=moment,
+    )
+    html = report._repr_html_()
+    assert html.count('class="gyre-cell"') == 1000
+    assert "the first 1000 of 1200 runs: all are in report.html" in html
+    assert "runs 951–1000" in html  # each line of the grid says which runs it holds
+    assert (
+        repr(report)
+        == f"<PipelineReport 'big': 1200 runs × 1 phase, 1200 done, report.json at {tmp_path / 'report.json'}>"
+    )

@@ -23,8 +23,10 @@ PipelineReport = Any
 
 __all__ = ["report_html", "report_repr"]
 
-#: runs per line of the grid: a wide job wraps, each line labelled with its first run
+#: runs per line of the grid: a wide job wraps, each line labelled with its runs
 GRID_WIDTH = 50
+#: runs drawn at most: a notebook output stays small; the whole grid is in report.html
+GRID_MAX_RUNS = 1000
 
 
 def report_repr(report: PipelineReport) -> str:
@@ -32,7 +34,8 @@ def report_repr(report: PipelineReport) -> str:
     counts: Counter[str] = Counter(o.status.value for o in report.outcomes)
     counts["missing"] += len(report.missing_runs) * len(report.phases)
     statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-    text = f"<PipelineReport {report.pipeline!r}: {len(report.runs)} runs × {len(report.phases)} phases"
+    size = f"{_plural(len(report.runs), 'run')} × {_plural(len(report.phases), 'phase')}"
+    text = f"<PipelineReport {report.pipeline!r}: {size}"
     text += f", {statuses}" if statuses else ""
     failed = report.failed_runs
     if failed:
@@ -40,6 +43,10 @@ def report_repr(report: PipelineReport) -> str:
     if report.interrupted:
         text += ", interrupted"
     return text + f", report.json at {report_path(report.workspace)}>"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def report_html(report: PipelineReport) -> str:
@@ -96,7 +103,8 @@ def _failures(report: PipelineReport) -> list[str]:
 
 
 def _grid(report: PipelineReport) -> list[str]:
-    runs = sorted(set(report.runs) | set(report.missing_runs))
+    everything = sorted(set(report.runs) | set(report.missing_runs))
+    runs = everything[:GRID_MAX_RUNS]
     if not runs:
         return []
     cell = "display:inline-block;width:9px;height:9px;margin:0 1px 0 0;border-radius:2px"
@@ -119,4 +127,8 @@ def _grid(report: PipelineReport) -> list[str]:
                 f'<td style="text-align:left;line-height:9px">{"".join(squares)}</td></tr>'
             )
     parts.append("</table>")
+    if len(everything) > len(runs):
+        parts.append(
+            f'<div style="color:#6b7280">the first {len(runs)} of {len(everything)} runs: all are in report.html</div>'
+        )
     return parts
