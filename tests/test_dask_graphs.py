@@ -57,6 +57,14 @@ def test_the_graph_has_one_key_per_phase_and_run_chained_in_phase_order(tmp_path
     assert dependencies[f"stat-{token}-3"] == {f"sum-{token}-3"}
     assert dependencies[f"gyre-run-{token}-1"] == {f"{p}-{token}-1" for p in ("scale", "sum", "stat")}
     assert not (tmp_path / "ws" / "scale" / "run_0001.h5").exists()  # nothing computed before compute()
+    # the larger run (3) goes first on a distributed scheduler, as under start_pipeline
+    priorities = {}
+    for value in runs.values():
+        for layer in value.__dask_graph__().layers.values():
+            given = layer.annotations["priority"]  # a number, or per key once dask merged layers
+            priorities |= {str(k): given(k) if callable(given) else given for k in layer}
+    assert priorities[f"scale-{token}-3"] > priorities[f"scale-{token}-1"]
+    assert priorities[f"gyre-run-{token}-3"] == priorities[f"stat-{token}-3"] == priorities[f"scale-{token}-3"]
 
 
 @dask.delayed

@@ -79,9 +79,11 @@ def to_delayed(
 
     The graph holds one task per (phase, run), keyed ``<phase>-<token>-<run>`` and chained
     in phase order, then one task per run (``gyre-run-<token>-<run>``) that gathers the
-    run's outcomes. Compute it with ``dask.compute`` on any scheduler (``"sync"``,
-    ``"threads"``, ``"processes"``, a distributed ``Client``), pass the objects to your own
-    delayed functions (an aggregation over every run becomes one graph), or draw it with
+    run's outcomes. Each run's tasks carry the priority ``start_pipeline`` gives them (a
+    ``dask.annotate`` that the distributed scheduler honours): the largest runs start first.
+    Compute it with ``dask.compute`` on any scheduler (``"sync"``, ``"threads"``,
+    ``"processes"``, a distributed ``Client``), pass the objects to your own delayed
+    functions (an aggregation over every run becomes one graph), or draw it with
     ``dask.visualize``. The artifacts and statuses are those ``start_pipeline`` gives.
 
     Done here, at once, like ``start_pipeline``: validation, assets, run discovery (runs
@@ -93,6 +95,7 @@ def to_delayed(
     outcome); phases' shared data stays loaded in each worker process until it exits.
     Returns a dict, run → delayed object, in run order.
     """
+    from dask.base import annotate
     from dask.delayed import delayed
 
     pipeline.create_workspace()
@@ -105,10 +108,11 @@ def to_delayed(
     for chain in sorted(chains, key=lambda c: c.run.run):
         upstream: object = chain.payload
         tasks = []
-        for spec, key in zip(chain.tasks, chain.keys):
-            upstream = phase_task(spec, upstream, dask_key_name=key)
-            tasks.append(upstream)
-        runs[chain.run.run] = gather(chain.run.run, tasks, dask_key_name=run_key(job.token, chain.run.run))
+        with annotate(priority=chain.priority):  # largest run first, as the driver submits them
+            for spec, key in zip(chain.tasks, chain.keys):
+                upstream = phase_task(spec, upstream, dask_key_name=key)
+                tasks.append(upstream)
+            runs[chain.run.run] = gather(chain.run.run, tasks, dask_key_name=run_key(job.token, chain.run.run))
     return runs
 
 
