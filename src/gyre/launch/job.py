@@ -67,7 +67,7 @@ def run_job(
                 execution=f"{model.describe()}, not started: nothing to compute" if idle else model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=plan.notes(),
+                notes=[*plan.notes(), *model.notes()],
                 interrupted=interrupted is not None,
             )
             if options.display:

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from ..result import STATUSES, group_failures
-from ..runs import format_runs
+from ..runs import plural, runs_phrase
 from ..watch.board import STATE_COLOURS
 from ..watch.failures import failure_line
 from ..workspace.layout import report_path
@@ -34,19 +34,15 @@ def report_repr(report: PipelineReport) -> str:
     counts: Counter[str] = Counter(o.status.value for o in report.outcomes)
     counts["missing"] += len(report.missing_runs) * len(report.phases)
     statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-    size = f"{_plural(len(report.runs), 'run')} × {_plural(len(report.phases), 'phase')}"
+    size = f"{plural(len(report.runs), 'run')} × {plural(len(report.phases), 'phase')}"
     text = f"<PipelineReport {report.pipeline!r}: {size}"
     text += f", {statuses}" if statuses else ""
     failed = report.failed_runs
     if failed:
-        text += f" ({'run' if len(failed) == 1 else 'runs'} {format_runs(failed)})"
+        text += f" ({runs_phrase(failed)})"
     if report.interrupted:
         text += ", interrupted"
     return text + f", report.json at {report_path(report.workspace)}>"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def report_html(report: PipelineReport) -> str:

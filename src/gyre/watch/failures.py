@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..result import FailureGroup
-from ..runs import format_runs
+from ..runs import runs_phrase
 
 __all__ = ["failure_line"]
 
@@ -11,6 +11,6 @@ __all__ = ["failure_line"]
 def failure_line(group: FailureGroup) -> str:
     """One group of alike failures on one line: its runs (as ranges), how many, the first run's message."""
     runs = group.runs
-    where = f"run {runs[0]}" if len(runs) == 1 else f"runs {format_runs(runs)} ({len(runs)})"
+    where = runs_phrase(runs) + (f" ({len(runs)})" if len(runs) > 1 else "")
     message = (group.message.splitlines() or [""])[0]
     return f"{where}: {message}"

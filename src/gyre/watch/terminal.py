@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from ..progress import progress_cell
 from ..result import FailureGroup, Status, TaskOutcome, group_failures
+from ..runs import plural
 from .failures import failure_line
 from .notebook import NotebookView, in_notebook
 
@@ -94,7 +95,7 @@ class TerminalDisplay:
             head = f"gyre: {self.title}: " if self.title else "gyre: "
             self._print(f"{head}nothing to compute: {cached_only} (phase, run)s cached; no cluster started")
             return
-        size = f"{self.n_runs} runs × {len(self.phases)} phases"
+        size = f"{plural(self.n_runs, 'run')} × {plural(len(self.phases), 'phase')}"
         self._print(f"gyre: {self.title} ({size}) on {execution}" if self.title else f"gyre: {size} on {execution}")
         if dashboard_link and not notes:
             self._print(f"gyre: dask dashboard at {dashboard_link}")
