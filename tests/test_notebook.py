@@ -58,7 +58,7 @@ def test_a_notebook_shows_live_progress_in_its_cell_and_the_report_as_html(tmp_p
     # the report: counts, the failure grouped with its traceback, the run × phase grid
     assert len(reports) == 1
     report = reports[0]
-    assert "notebook: 5/6 runs complete, 1 failed (runs 4)" in report
+    assert "notebook: 5/6 runs complete, 1 failed (run 4)" in report
     assert len(re.findall(r'class="gyre-cell"', report)) == 12
     assert re.findall(r'data-run="(\d+)" data-phase="calibrate" data-state="failed"', report) == ["4"]
     assert 'data-run="4" data-phase="histogram" data-state="skipped"' in report
