@@ -43,7 +43,7 @@ from .io.dataset import open_artifacts, report_dataset
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
 from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
-from .phase import Phase
+from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
@@ -115,6 +115,7 @@ __all__ = [
     "SchemaConflictError",
     "SchemaMismatchError",
     "SlurmModel",
+    "Split",
     "Stage",
     "StageFailed",
     "Status",

@@ -126,6 +126,7 @@ class PipelineReport:
                     "started": None,
                     "finished": None,
                     "lineage": [],
+                    "parts": [],
                 }
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +216,7 @@ def _outcome_record(outcome: TaskOutcome) -> dict[str, Any]:
         "started": outcome.started,
         "finished": outcome.finished,
         "lineage": list(outcome.lineage),
+        "parts": [_jsonable(dict(part)) for part in outcome.parts],
     }
 
 
@@ -273,15 +275,43 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
             for phase in report.phases:
                 status = report.status(phase, run)
                 outcome: TaskOutcome | None = None if status == Status.MISSING else report.outcome(phase, run)
-                duration = outcome.duration if outcome is not None else None
+                duration = _work_seconds(outcome) if outcome is not None else None
                 text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == Status.DONE else "")
                 cells.append(text.rjust(widths[len(cells)]))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
         lines.append("  (✓ done, c cached, ✗ failed, - skipped, ? missing)")
+    lines += render_parts(report.outcomes)
     lines += render_lineage(report.children, root=report.pipeline)
     if report.notes:
         lines += ["", *[f"  note: {note}" for note in report.notes]]
     return "\n".join(lines)
+
+
+def _work_seconds(outcome: TaskOutcome) -> float | None:
+    """The seconds a (phase, run) took: its task's, plus its parts' for a split run."""
+    if outcome.duration is None:
+        return None
+    return outcome.duration + sum(float(part.get("seconds") or 0.0) for part in outcome.parts)
+
+
+def render_parts(outcomes: Sequence[TaskOutcome], *, max_lines: int = 40) -> list[str]:
+    """The parts of the split runs, one line each: ``clouds run 7 part 3/8, events 3000-3999: done 1.20 s``."""
+    split = sorted((o for o in outcomes if o.parts), key=lambda o: (o.run, o.phase))
+    if not split:
+        return []
+    head = f"  split runs ({len(split)} (phase, run)s in parts, then merged; the seconds above are parts + merge):"
+    lines = ["", head]
+    for outcome in split:
+        for part in outcome.parts:
+            seconds = part.get("seconds")
+            took = f" {seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
+            lines.append(
+                f"    {outcome.phase} run {outcome.run} part {part['index']}/{part['count']}, "
+                f"events {part['first']}-{part['last']}: {part['status']}{took}"
+            )
+    if len(lines) > max_lines + 2:
+        lines = [*lines[: max_lines + 2], f"    ... {len(lines) - max_lines - 2} more parts (see report.json)"]
+    return lines
 
 
 def render_lineage(children: Sequence[ChildSummary], *, root: str, max_lines: int = 60) -> list[str]:

@@ -80,6 +80,10 @@ class Watch:
         self.board.task_done(outcome)
         self.display.task_done(outcome)
 
+    def part_done(self, outcome: TaskOutcome) -> None:
+        """A part of a split run finished: the board counts it."""
+        self.board.part_done(outcome)
+
     def run_progress(self, message: dict[str, Any]) -> None:
         """Pass a ``ctx.progress`` message on to the terminal display and the board."""
         self.display.run_progress(message)
