@@ -89,7 +89,7 @@ def to_delayed(
     Done here, at once, like ``start_pipeline``: validation, assets, run discovery (runs
     without a file are left out and logged), the workspace seed; holding the workspace lock
     only for these. Not done: no window (the scheduler holds every task of the graph),
-    no fusion, no resume — every active phase is computed, no manifest record is written
+    no fusion, no splitting of big runs, no resume — every active phase is computed, no manifest record is written
     (so a later ``start_pipeline`` recomputes them), no workspace lock while computing, no
     display, report, worker log files or adaptive children (a failure's traceback is in its
     outcome); phases' shared data stays loaded in each worker process until it exits.
