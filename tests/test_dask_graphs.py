@@ -151,3 +151,26 @@ def test_an_inactive_phase_loads_its_artifacts_in_the_graph(tmp_path, run_dir):
     assert {run: tuple(o.statuses().values()) for run, o in computed.items()} == {
         run: (Status.CACHED, Status.DONE, Status.DONE) for run in (1, 2, 3)
     }
+
+
+def test_phases_that_split_by_event_range_give_the_split_jobs_values(tmp_path, client):
+    from splitphases import HitsPhase, NoisePhase, TotalPhase, make_uneven_runs
+
+    runs = tmp_path / "runs"
+    make_uneven_runs(runs, {1: 2000, 2: 150, 3: 120})
+
+    def split_pipeline(name: str) -> Pipeline:
+        return Pipeline([NoisePhase(), HitsPhase(), TotalPhase()], [True] * 3, tmp_path / name, runs, seed=5)
+
+    job = start_pipeline(split_pipeline("job"), 1, 3, client=client, disable_display=True)
+    assert job.ok and len(job.outcome("noise", 1).parts) > 1  # the job split its big run
+    (computed,) = dask.compute(to_delayed(split_pipeline("graph"), 1, 3), scheduler="threads")
+    assert all(outcome.ok for outcome in computed.values())
+    artifacts = sorted((tmp_path / "job").glob("*/run_*.h5"))
+    assert len(artifacts) == 9
+    for path in artifacts:
+        twin = tmp_path / "graph" / path.parent.name / path.name
+        with h5py.File(path, "r") as a, h5py.File(twin, "r") as b:
+            assert set(a) == set(b)
+            for name in a:
+                np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=f"{path.parent.name}/{name}")

@@ -17,6 +17,7 @@ from ..job.chains import compile_chains
 from ..job.logs import driver_log
 from ..job.options import JobOptions
 from ..job.prepare import prepare_job
+from ..job.splitting import with_run_events
 from ..job.worker import execute_phase
 from ..pipeline import Pipeline
 from ..result import PhaseResult, Status, TaskOutcome
@@ -101,7 +102,8 @@ def to_delayed(
     pipeline.create_workspace()
     with driver_log(pipeline.workspace_path), WorkspaceLock(pipeline.workspace_path):
         job = prepare_job(pipeline, run_min, run_max, JobOptions(runs_to_skip=frozenset(runs_to_skip)))
-    chains = compile_chains(pipeline, job.selection, seed=job.seed, token=job.token)
+    # phases that declare a Split see their run's whole event range, drawn per block as in a job
+    chains = with_run_events(compile_chains(pipeline, job.selection, seed=job.seed, token=job.token))
     phase_task = delayed(execute_phase, pure=True)
     gather = delayed(_gather, pure=True)
     runs: dict[int, Delayed] = {}
