@@ -42,7 +42,7 @@ from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
-from .launch import debug_task, generate_assets, plan, start_pipeline
+from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
 from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
@@ -108,6 +108,7 @@ __all__ = [
     "RunContext",
     "RunError",
     "RunFile",
+    "RunOutcome",
     "RunSelection",
     "SchedulerModel",
     "Schema",
@@ -145,5 +146,6 @@ __all__ = [
     "plan",
     "report_dataset",
     "start_pipeline",
+    "to_delayed",
     "write_artifact",
 ]

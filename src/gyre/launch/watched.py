@@ -35,9 +35,20 @@ log = logging.getLogger(__name__)
 
 
 def watched_run(
-    job: PreparedJob, plan: ResumePlan, engine: Engine, model: ExecutionModel, manifest: Manifest, options: JobOptions
+    job: PreparedJob,
+    plan: ResumePlan,
+    engine: Engine,
+    model: ExecutionModel,
+    manifest: Manifest,
+    options: JobOptions,
+    *,
+    cluster_started: bool = True,
 ) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
-    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped."""
+    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped.
+
+    ``cluster_started=False`` says that the plan computes nothing and no cluster was started
+    for it: the display says so instead of naming the execution model.
+    """
     pipeline, selection = job.pipeline, job.selection
     log.info(
         "starting %s: runs %d-%d (%d found), seed %d, on %s",
@@ -64,8 +75,16 @@ def watched_run(
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
     display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
-    watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)
+    watch = Watch(
+        display,
+        engine,
+        model,
+        board,
+        performance_report=report_path,
+        token=job.token,
+        cached_only=None if cluster_started else len(cached),
+    )
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
     parts = PartJournal(pipeline.workspace_path, flush_every=0.5)
     # a learned cost predictor goes in as split_chains(..., cost=predictor): cost(phase, run) -> work
