@@ -44,7 +44,7 @@ from .io.dataset import open_artifacts, report_dataset
 from .job.costs import CostModel, Prediction
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
-from .launch import debug_task, generate_assets, plan, start_pipeline
+from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
 from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
@@ -113,6 +113,7 @@ __all__ = [
     "RunContext",
     "RunError",
     "RunFile",
+    "RunOutcome",
     "RunSelection",
     "SchedulerModel",
     "Schema",
@@ -150,5 +151,6 @@ __all__ = [
     "plan",
     "report_dataset",
     "start_pipeline",
+    "to_delayed",
     "write_artifact",
 ]

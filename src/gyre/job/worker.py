@@ -17,7 +17,7 @@ import numpy as np
 from ..context import RunContext, describe_part
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
 from ..phase import Phase
-from ..progress import PROGRESS_TOPIC, ProgressReporter
+from ..progress import LOCAL_PROGRESS, ProgressReporter, progress_topic
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
@@ -194,7 +194,7 @@ def _compute(spec: TaskSpec, payload: PhaseResult, children: list[Any]) -> Phase
         run=spec.run,
         phase=phase.name,
         rng=run_generator(spec.seed, phase.name, spec.run, spec.lineage),
-        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(), interval=spec.progress_interval),
+        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(spec.token), interval=spec.progress_interval),
         shared=load_shared(spec.token, phase, spec.workspace),
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
         lineage=spec.lineage,
@@ -352,15 +352,18 @@ def _worker_address() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
+def _progress_emitter(token: str) -> Callable[[dict[str, Any]], None] | None:
+    """Where a run's progress goes: the job's own event topic on the scheduler; outside a dask
+    worker, the watch of a job run in this very thread (the sync model), if any."""
     worker = _worker()
     if worker is None:
-        return None
+        return LOCAL_PROGRESS.get()
+    topic = progress_topic(token)
 
     address = str(worker.address)
 
     def emit(message: dict[str, Any]) -> None:
         # where and since when it runs: the gyre page's running bars and worker column
-        worker.log_event(PROGRESS_TOPIC, {**message, "worker": address, "at": time.time()})
+        worker.log_event(topic, {**message, "worker": address, "at": time.time()})
 
     return emit

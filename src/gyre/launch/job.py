@@ -56,7 +56,8 @@ def run_job(
         ):
             job = prepare_job(pipeline, run_min, run_max, options)
             plan = plan_job(job, manifest, options)
-            if engine is None and not (plan.count("compute") or plan.count("load")):
+            idle = engine is None and not (plan.count("compute") or plan.count("load"))
+            if idle:
                 log.info("every (phase, run) is cached: no cluster is started")
                 engine = SyncEngine(raise_errors=False)
             engine = engine or cluster.enter_context(model.open())
@@ -64,14 +65,14 @@ def run_job(
             deadline = resolve_deadline(options)  # on the driver only: under mpiexec, one squeue, not one per rank
             notes = plan.notes() + cost_notes(costs, plan)  # before the job: the costs then learn from it
             outcomes, host, interrupted = watched_run(
-                job, plan, engine, model, manifest, options, costs=costs, deadline=deadline
+                job, plan, engine, model, manifest, options, cluster_started=not idle, costs=costs, deadline=deadline
             )
             if interrupted is None and deadline is not None and any(o.reason == NOT_STARTED for o in outcomes):
                 interrupted = deadline.reached()  # runs left for the next job: resumable, like the margin's stop
             report = job_report(
                 job,
                 outcomes,
-                execution=model.describe(),
+                execution=f"{model.describe()}, not started: nothing to compute" if idle else model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
                 notes=[
@@ -84,7 +85,8 @@ def run_job(
             if options.display:
                 print(report.render(), flush=True)
                 workspace = pipeline.workspace_path
-                print(f"gyre: report written to {report_path(workspace)} and {html_report_path(workspace)}", flush=True)
+                written = [str(p) for p in (report_path(workspace), html_report_path(workspace)) if p.exists()]
+                print(f"gyre: report written to {' and '.join(written)}", flush=True)
             if interrupted is not None:
                 interrupted.report = report
                 raise interrupted

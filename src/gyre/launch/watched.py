@@ -43,11 +43,16 @@ def watched_run(
     manifest: Manifest,
     options: JobOptions,
     *,
+    cluster_started: bool = True,
     costs: CostModel | None = None,
     deadline: Deadline | None = None,
 ) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
     """Every run's chain through the driver, largest predicted cost first, watched; on SIGINT/SIGTERM
-    or at the ``deadline``'s margin the unfinished are skipped."""
+    or at the ``deadline``'s margin the unfinished are skipped.
+
+    ``cluster_started=False`` says that the plan computes nothing and no cluster was started
+    for it: the display says so instead of naming the execution model.
+    """
     pipeline, selection = job.pipeline, job.selection
     log.info(
         "starting %s: runs %d-%d (%d found), seed %d, on %s",
@@ -83,8 +88,16 @@ def watched_run(
         names, len(selection.found), enabled=options.display, title=title, weights=costs.weights(cells)
     )
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
-    watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)
+    watch = Watch(
+        display,
+        engine,
+        model,
+        board,
+        performance_report=report_path,
+        token=job.token,
+        cached_only=None if cluster_started else len(cached),
+    )
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
     parts = PartJournal(pipeline.workspace_path, flush_every=0.5)
     split = split_chains(
