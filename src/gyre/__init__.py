@@ -24,6 +24,7 @@ from .errors import (
     BadRunFileError,
     ClusterError,
     ConfigError,
+    DeadlineReached,
     GyreError,
     InvalidResultError,
     MissingArtifactError,
@@ -40,6 +41,7 @@ from .execution.mpi import MPIModel
 from .execution.slurm import SlurmModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
+from .job.costs import CostModel, Prediction
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
 from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
@@ -83,6 +85,8 @@ __all__ = [
     "ClientModel",
     "ClusterError",
     "ConfigError",
+    "CostModel",
+    "DeadlineReached",
     "EventChunk",
     "ExecutionModel",
     "GyreError",
@@ -103,6 +107,7 @@ __all__ = [
     "Placeholder",
     "PlanState",
     "PlannedTask",
+    "Prediction",
     "ProgressReporter",
     "ResumePolicy",
     "RunContext",
