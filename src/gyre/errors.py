@@ -26,6 +26,11 @@ the Slurm job's end): resumable, exit status 3.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
+
 __all__ = [
     "AssetError",
     "BadRunFileError",
@@ -98,6 +103,17 @@ class PipelineInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
         self.report = report
+        #: set when the code that stops the job has the exception (see :meth:`take`)
+        self.taken: threading.Event | None = None
+
+    def take(self) -> None:
+        """Say that the job is stopping on this exception, so that gyre does not raise it again.
+
+        A signal's exception can be swallowed where it lands (a weakref callback during garbage
+        collection); ``gyre.job.interrupt`` raises it again until it is taken.
+        """
+        if self.taken is not None:
+            self.taken.set()
 
     @property
     def exit_code(self) -> int:

@@ -128,6 +128,7 @@ def watched_run(
         with watch, parts, worker_logs(engine.client, pipeline.workspace_path, token=job.token), stop_at(deadline):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
+        exc.take()
         reason = str(exc)
         driver.cancel(reason)
         writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
