@@ -404,12 +404,14 @@ def test_stale_lock(tmp_path: Path, run_dir: Path, holder: str, fault_figures: A
 @pytest.mark.parametrize("mode", ["fused", "unfused", "auto-fused", "4-workers"])
 def test_fail_fast(tmp_path: Path, mode: str, client: Any, fault_figures: Any) -> None:
     """The first failure stops the job: report.json is written, every finished result recorded, none redone."""
-    count = 60 if mode == "auto-fused" else 12
+    count = 120 if mode == "auto-fused" else 12
     runs = tmp_path / "runs"
     make_run_files(runs, list(range(1, count + 1)))  # sizes grow with the run number
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    failing = 3 if mode == "auto-fused" else 6  # the largest runs go first: fusion has begun by run 3
+    # the largest runs go first: fusion has begun well before run 40, and 39 smaller runs come after it,
+    # so some are still to run when it fails, however fast the workers are
+    failing = 40 if mode == "auto-fused" else 6
     (workspace / f"fail-{failing}").touch()
     pipeline = _toy(workspace, runs, StampedScale())
     four = {"cluster": LocalModel(4, dashboard_address=None)}
