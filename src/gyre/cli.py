@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--address", help="connect to the scheduler at this address")
     where.add_argument("--sync", action="store_true", help="in this process, exceptions into the debugger")
     run.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no TLS for a cluster across hosts (--mpi) or behind a scheduler file: only on a network only you reach",
+    )
+    run.add_argument(
         "--dask-worker-defaults",
         action="store_true",
         help="workers gyre starts keep dask's settings (profiler on, no core binding)",
@@ -98,6 +103,19 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--runs", type=_run_range, required=True)
     graph.add_argument("--format", choices=["dot"], default="dot")
 
+    cluster = sub.add_parser(
+        "cluster", help="under mpiexec: rank 0 a scheduler that writes --scheduler-file, the other ranks workers"
+    )
+    cluster.add_argument("--scheduler-file", type=Path, required=True, help="where the scheduler writes its address")
+    cluster.add_argument("--log-dir", type=Path, default=None, help="distributed's records, one file per rank")
+    cluster.add_argument("--insecure", action="store_true", help="no TLS credentials (default: per-job TLS)")
+    cluster.add_argument(
+        "--interface", default=None, help="network interface, e.g. ib0 (default: loopback on one host)"
+    )
+    cluster.add_argument("--nthreads", type=int, default=1, help="threads (tasks at once) per worker")
+    cluster.add_argument("--memory-limit", default="auto", help="memory per worker, e.g. 4GB")
+    cluster.add_argument("--dashboard-address", default="127.0.0.1:0", help="where rank 0 serves the dashboard")
+
     init = sub.add_parser("init", help="copy a starting workspace (pipeline module, config, batch scripts)")
     init.add_argument("directory", type=Path)
     return parser
@@ -123,6 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args.directory)
+    if args.command == "cluster":
+        from .execution.file_cluster import FileClusterConfig, serve_file_cluster
+
+        serve_file_cluster(
+            FileClusterConfig(
+                scheduler_file=args.scheduler_file,
+                log_directory=args.log_dir,
+                insecure=args.insecure,
+                interface=args.interface,
+                nthreads=args.nthreads,
+                memory_limit=args.memory_limit,
+                dashboard_address=args.dashboard_address,
+            )
+        )
+        return 0
     if args.command in ("status", "provenance"):
         from .workspace.status import render_provenance, render_status
 
@@ -158,9 +191,9 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
     if args.mpi:
         from .execution.mpi import MPIModel
 
-        return MPIModel(tuned=not args.dask_worker_defaults)
+        return MPIModel(tuned=not args.dask_worker_defaults, security=False if args.insecure else None)
     if args.scheduler_file is not None:
-        return SchedulerModel(scheduler_file=args.scheduler_file)
+        return SchedulerModel(scheduler_file=args.scheduler_file, security=False if args.insecure else None)
     if args.address:
         return SchedulerModel(address=args.address)
     return LocalModel(args.procs or 1, tuned=not args.dask_worker_defaults)

@@ -43,6 +43,7 @@ from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
 from .launcher import launched_rank
 from .logs import route_dask_logs
+from .security import JobCredentials, make_credentials
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -94,6 +95,11 @@ class MPIModel(ExecutionModel):
         Seconds the scheduler and worker ranks keep serving after a SIGINT/SIGTERM, so that
         the driver can finish its cleanup; should the driver not shut them down by then,
         they leave with status 128 + the signal.
+    security
+        TLS between the ranks, with credentials made for the job by rank 0 and sent to the
+        others over MPI (never written to disk): ``None`` (the default) when the ranks span
+        more than one host, ``True`` always, ``False`` never (``--insecure``). On one host the
+        cluster listens on the loopback and needs none.
     tuned
         Worker ranks run with ``QUIET_WORKER_CONFIG`` (no statistical profiler, slower
         monitors), which keeps compute-bound phases at plain-process speed; binding ranks to
@@ -118,6 +124,7 @@ class MPIModel(ExecutionModel):
         worker_timeout: float = 120.0,
         shutdown_timeout: float = 60.0,
         signal_grace: float = 30.0,
+        security: bool | None = None,
         tuned: bool = True,
     ) -> None:
         if threads_per_worker < 1:
@@ -135,6 +142,9 @@ class MPIModel(ExecutionModel):
         self.shutdown_timeout = shutdown_timeout
         self.signal_grace = signal_grace
         self.tuned = tuned
+        self.security = security
+        #: whether the ranks speak TLS, known once the model is open
+        self.tls = False
         #: the host name of every rank, known once the model is open
         self.hosts: list[str] = []
         #: the dashboard port on rank 0's host, if it is served
@@ -158,7 +168,7 @@ class MPIModel(ExecutionModel):
         text = (
             f"mpi ({len(self.hosts)} ranks on {n_hosts} host{'s' if n_hosts > 1 else ''}: "
             f"scheduler on rank 0 at {self.hosts[SCHEDULER_RANK]}, driver on rank 1, "
-            f"{len(self.hosts) - 2} workers x {self.threads_per_worker} thread"
+            f"{len(self.hosts) - 2} workers x {self.threads_per_worker} thread" + (", TLS" if self.tls else "")
         )
         if self.dashboard_port is not None:
             text += f"; dashboard on {self.hosts[SCHEDULER_RANK]} at 127.0.0.1:{self.dashboard_port}"
@@ -196,16 +206,37 @@ class MPIModel(ExecutionModel):
         self.hosts = list(comm.allgather(socket.gethostname()))
         role = "driver" if rank == DRIVER_RANK else "scheduler" if rank == SCHEDULER_RANK else "worker"
         undo_logs = self._route_logs(rank, role)
-        if rank == DRIVER_RANK:
+        credentials = self._credentials(comm)
+        self.tls = credentials is not None
+        with nullcontext() if credentials is None else credentials.configured():
+            if rank == DRIVER_RANK:
+                try:
+                    with self._drive(comm) as engine:
+                        yield engine
+                finally:
+                    undo_logs()
+            else:
+                self._serve(comm)
+                comm.Ibarrier().Wait()
+                sys.exit(0)
+
+    def _credentials(self, comm: Any) -> JobCredentials | None:
+        """The job's TLS credentials on every rank (rank 0 makes them), or ``None`` without TLS."""
+        if not (self.security or (self.security is None and len(set(self.hosts)) > 1)):
+            return None
+        made: JobCredentials | str
+        if comm.Get_rank() == SCHEDULER_RANK:
             try:
-                with self._drive(comm) as engine:
-                    yield engine
-            finally:
-                undo_logs()
+                made = make_credentials()
+            except ClusterError as exc:  # every rank raises it, none waits for rank 0
+                made = str(exc)
         else:
-            self._serve(comm)
-            comm.Ibarrier().Wait()
-            sys.exit(0)
+            made = ""
+        made = comm.bcast(made, root=SCHEDULER_RANK)
+        if isinstance(made, str):
+            _RELEASED_PIDS.add(os.getpid())
+            raise ClusterError(made)
+        return made
 
     def driver_logs(self) -> AbstractContextManager[Any]:
         """Nothing here: every rank routes its own records when the model opens (``dask-rank<N>-<role>.log``)."""
@@ -234,6 +265,7 @@ class MPIModel(ExecutionModel):
                 memory_limit=self.memory_limit,
                 dashboard=dashboard,
                 dashboard_address=self.dashboard_address or ":0",
+                protocol="tls" if self.tls else None,
                 worker_class=self.worker_class,
                 worker_options=self.worker_options,
                 comm=comm,

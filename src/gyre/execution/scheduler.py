@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,9 +11,10 @@ from typing import TYPE_CHECKING
 from ..errors import ClusterError
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
+from .security import JobCredentials, credentials_path, load_credentials
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Security
 
 __all__ = ["ClientModel", "SchedulerModel"]
 
@@ -36,7 +38,15 @@ class ClientModel(ExecutionModel):
 class SchedulerModel(ExecutionModel):
     """Connect to a running scheduler by ``address`` or ``scheduler_file`` (dask-mpi, jobqueue, a shared cluster).
 
-    ``min_workers`` waits (up to ``timeout`` seconds) until that many workers have joined.
+    The scheduler must answer within ``connect_timeout`` seconds, or the model refuses it
+    with a message that says so (a scheduler file left by a job that ended or was killed
+    is the common cause) instead of waiting. ``min_workers`` then waits (up to ``timeout``
+    seconds) until that many workers have joined.
+
+    ``security``: ``None`` uses the TLS credentials that ``gyre cluster`` wrote next to the
+    scheduler file (``scheduler-<job>.pem``, mode 0600) when they are there, and plain TCP
+    otherwise; a :class:`~gyre.execution.security.JobCredentials` or ``distributed.Security``
+    is used as given; ``True`` requires credentials next to the file; ``False`` connects without TLS.
     """
 
     name = "scheduler"
@@ -48,35 +58,90 @@ class SchedulerModel(ExecutionModel):
         scheduler_file: str | Path | None = None,
         min_workers: int = 1,
         timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        security: Security | JobCredentials | bool | None = None,
     ) -> None:
         if (address is None) == (scheduler_file is None):
             raise ClusterError("give exactly one of address=... or scheduler_file=...")
+        if connect_timeout <= 0 or timeout <= 0:
+            raise ClusterError("timeout and connect_timeout must be positive numbers of seconds")
         self.address = address
         self.scheduler_file = None if scheduler_file is None else Path(scheduler_file)
         self.min_workers = min_workers
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.security = security
 
     def describe(self) -> str:
         where = self.address if self.address else f"scheduler file {self.scheduler_file}"
         return f"scheduler at {where}"
 
-    @contextmanager
-    def open(self) -> Iterator[Engine]:
-        from distributed import Client
+    def _security(self) -> Security | None:
+        """The credentials to connect with, ``None`` for plain TCP (see the class docstring)."""
+        if self.security is False:
+            return None
+        if isinstance(self.security, JobCredentials):
+            return self.security.security()
+        if self.security is not None and self.security is not True:
+            return self.security
+        found = None if self.scheduler_file is None else credentials_path(self.scheduler_file)
+        if found is not None and found.exists():
+            return load_credentials(found).security()
+        if self.security is True:
+            raise ClusterError(
+                f"security=True needs the cluster's TLS credentials, and there are none at {found or 'an address'}: "
+                "give them as security=JobCredentials/distributed.Security, or start the cluster with `gyre cluster`, "
+                "which writes them next to its scheduler file"
+            )
+        return None
 
-        if self.scheduler_file is not None and not self.scheduler_file.exists():
+    def _address(self) -> str:
+        """The scheduler's address, from the file if there is one."""
+        if self.address is not None:
+            return self.address
+        assert self.scheduler_file is not None
+        if not self.scheduler_file.exists():
             raise ClusterError(
                 f"scheduler file {self.scheduler_file} does not exist: start the scheduler first "
-                "(e.g. `dask-mpi --scheduler-file ...` or `dask scheduler --scheduler-file ...`)"
+                "(e.g. `gyre cluster --scheduler-file ...` under mpiexec, or `dask scheduler --scheduler-file ...`)"
             )
         try:
-            client = Client(
-                self.address,
-                scheduler_file=None if self.scheduler_file is None else str(self.scheduler_file),
-                timeout=self.timeout,
+            address = json.loads(self.scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ClusterError(
+                f"scheduler file {self.scheduler_file} holds no scheduler address ({exc}): it was not written by a "
+                "dask scheduler, or is still being written"
+            ) from exc
+        return str(address)
+
+    def _connect(self) -> Client:
+        from distributed import Client
+
+        address = self._address()
+        security = self._security()
+        if address.startswith("tls://") and security is None:
+            raise ClusterError(
+                f"the {self.describe()} speaks TLS ({address}) and no credentials were given: they are kept next to "
+                f"the scheduler file by `gyre cluster` ({credentials_path(self.scheduler_file or 'scheduler.json')}); "
+                "pass security=... with them"
             )
+        try:
+            return Client(address, timeout=self.connect_timeout, security=security)
         except OSError as exc:
-            raise ClusterError(f"could not connect to the {self.describe()}: {exc}") from exc
+            stale = (
+                f" The file is probably left over from a job that ended or was killed: remove "
+                f"{self.scheduler_file} and start the scheduler again (one file per job, like the batch "
+                "template's scheduler-$SLURM_JOB_ID.json, avoids this)."
+                if self.scheduler_file is not None
+                else ""
+            )
+            raise ClusterError(
+                f"the {self.describe()} did not answer at {address} within {self.connect_timeout:g} s ({exc}).{stale}"
+            ) from exc
+
+    @contextmanager
+    def open(self) -> Iterator[Engine]:
+        client = self._connect()
         try:
             try:
                 client.wait_for_workers(self.min_workers, timeout=self.timeout)
