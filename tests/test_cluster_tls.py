@@ -106,7 +106,7 @@ _CLIENT = textwrap.dedent(
         refused.append("model: " + str(exc)[:60])
     pipeline = Pipeline([ScalePhase(), SumPhase(), StatPhase()], [True] * 3, workspace, run_dir, seed=11)
     report = start_pipeline(pipeline, 1, 6, cluster=str(scheduler_file), disable_display=True)
-    with Client(scheduler_file=str(scheduler_file), security=SchedulerModel(scheduler_file=scheduler_file)._security()) as c:
+    with Client(scheduler_file=str(scheduler_file), security=SchedulerModel(scheduler_file=scheduler_file).connection_security()) as c:
         c.shutdown()
     print("RESULT " + json.dumps({"address": address, "refused": refused, "ok": report.ok, "summary": report.summary()}), flush=True)
     """

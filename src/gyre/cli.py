@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         "cluster", help="under mpiexec: rank 0 a scheduler that writes --scheduler-file, the other ranks workers"
     )
     cluster.add_argument("--scheduler-file", type=Path, required=True, help="where the scheduler writes its address")
+    cluster.add_argument("--shutdown", action="store_true", help="shut down the cluster behind the file and leave")
     cluster.add_argument("--log-dir", type=Path, default=None, help="distributed's records, one file per rank")
     cluster.add_argument("--insecure", action="store_true", help="no TLS credentials (default: per-job TLS)")
     cluster.add_argument(
@@ -142,8 +143,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args.directory)
     if args.command == "cluster":
-        from .execution.file_cluster import FileClusterConfig, serve_file_cluster
+        from .execution.file_cluster import FileClusterConfig, serve_file_cluster, shut_down_file_cluster
 
+        if args.shutdown:
+            return 0 if shut_down_file_cluster(args.scheduler_file) else 1
         serve_file_cluster(
             FileClusterConfig(
                 scheduler_file=args.scheduler_file,

@@ -14,7 +14,8 @@ notebook, further ``dask worker``s on other hosts) joins through the file. Unlik
 - workers use the quiet settings of gyre's own clusters;
 - a SIGINT/SIGTERM to the job leaves the ranks serving until the driver has finished its
   clean-up and shuts the cluster down (or ``signal_grace`` seconds pass);
-- rank 0 removes the scheduler file and the credentials when the scheduler closes.
+- rank 0 removes the scheduler file and the credentials when the scheduler closes;
+  ``gyre cluster --shutdown`` (:func:`shut_down_file_cluster`) closes it from the batch script.
 
 When every rank is on one host the cluster binds to the loopback, as gyre's other clusters do.
 """
@@ -30,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ClusterError
 from .logs import route_dask_logs
 from .security import JobCredentials, credentials_path, make_credentials, write_credentials
 from .tuning import QUIET_WORKER_CONFIG
 
-__all__ = ["FileClusterConfig", "serve_file_cluster"]
+__all__ = ["FileClusterConfig", "serve_file_cluster", "shut_down_file_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,23 @@ def serve_file_cluster(config: FileClusterConfig) -> None:
             asyncio.run(_scheduler(comm, config, interface, credentials))
         else:
             asyncio.run(_worker(comm, config, interface))
+
+
+def shut_down_file_cluster(scheduler_file: Path, *, timeout: float = 20.0) -> bool:
+    """Shut down the cluster behind ``scheduler_file`` (with its credentials); ``False`` if none answered."""
+    from distributed import Client
+
+    from .scheduler import SchedulerModel
+
+    model = SchedulerModel(scheduler_file=scheduler_file, connect_timeout=timeout)
+    try:
+        address, security = model.scheduler_address(), model.connection_security()
+        with Client(address, timeout=timeout, security=security) as client:
+            client.shutdown()
+    except (OSError, ClusterError) as exc:
+        log.info("no cluster to shut down behind %s: %s", scheduler_file, exc)
+        return False
+    return True
 
 
 def _loopback() -> str | None:

@@ -76,7 +76,7 @@ class SchedulerModel(ExecutionModel):
         where = self.address if self.address else f"scheduler file {self.scheduler_file}"
         return f"scheduler at {where}"
 
-    def _security(self) -> Security | None:
+    def connection_security(self) -> Security | None:
         """The credentials to connect with, ``None`` for plain TCP (see the class docstring)."""
         if self.security is False:
             return None
@@ -95,7 +95,7 @@ class SchedulerModel(ExecutionModel):
             )
         return None
 
-    def _address(self) -> str:
+    def scheduler_address(self) -> str:
         """The scheduler's address, from the file if there is one."""
         if self.address is not None:
             return self.address
@@ -117,8 +117,8 @@ class SchedulerModel(ExecutionModel):
     def _connect(self) -> Client:
         from distributed import Client
 
-        address = self._address()
-        security = self._security()
+        address = self.scheduler_address()
+        security = self.connection_security()
         if address.startswith("tls://") and security is None:
             raise ClusterError(
                 f"the {self.describe()} speaks TLS ({address}) and no credentials were given: they are kept next to "
