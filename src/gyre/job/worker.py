@@ -132,6 +132,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
             started=started,
             finished=time.time(),
             worker=worker,
+            host=socket.gethostname(),
             lineage=spec.lineage,
             children=tuple(children),
         )
@@ -143,6 +144,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         started=started,
         finished=time.time(),
         worker=worker,
+        host=socket.gethostname(),
         lineage=spec.lineage,
         artifacts=artifacts,
         children=tuple(children),
