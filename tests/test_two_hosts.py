@@ -46,7 +46,8 @@ def _need_namespaces() -> None:
 
 def _on_other_host(command: str) -> list[str]:
     """``command`` (shell) as host OTHER, with a /dev/shm of its own."""
-    return ["unshare", "--uts", "--mount", "sh", "-c", f"mount -t tmpfs tmpfs /dev/shm && hostname {OTHER} && {command}"]
+    setup = f"mount -t tmpfs tmpfs /dev/shm && hostname {OTHER}"
+    return ["unshare", "--uts", "--mount", "sh", "-c", f"{setup} && {command}"]
 
 
 def _finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
@@ -99,7 +100,7 @@ def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_p
         assert report.ok, report.summary()
     finally:
         shut_down_file_cluster(scheduler_file)
-        status, out, err = _finish(cluster)
+        status, _, err = _finish(cluster)
         other_status, other_out, other_err = _finish(other) if other is not None else (0, "", "")
     assert status == 0, err[-3000:]
     assert other_status == 0, other_err[-3000:]
@@ -136,15 +137,16 @@ def test_a_lock_held_on_another_host_is_judged_by_its_heartbeat_not_by_its_pid(t
     workspace = tmp_path / "ws"
     workspace.mkdir()
     # held here by a process that then dies without releasing it (a killed job)
+    take = f"from gyre.workspace.lock import WorkspaceLock; WorkspaceLock({str(workspace)!r}).acquire()"
     holder = subprocess.run(
-        [sys.executable, "-c", f"from gyre.workspace.lock import WorkspaceLock; WorkspaceLock({str(workspace)!r}).acquire()"],
+        [sys.executable, "-c", take],
         capture_output=True,
         text=True,
         check=False,
     )
     assert holder.returncode == 0, holder.stderr
     attempt = (
-        f"{sys.executable} -c \"from gyre.workspace.lock import WorkspaceLock; from gyre import WorkspaceLockedError\n"
+        f'{sys.executable} -c "from gyre.workspace.lock import WorkspaceLock; from gyre import WorkspaceLockedError\n'
         f"try:\n    WorkspaceLock({str(workspace)!r}, stale_after=3600).acquire()\n"
         f"except WorkspaceLockedError as exc:\n    print('REFUSED', exc)\nelse:\n    print('TAKEN')\""
     )

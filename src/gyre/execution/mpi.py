@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import ClusterError
+from ..errors import ClusterError, PipelineInterrupted
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
 from .launcher import launched_rank
@@ -203,22 +203,35 @@ class MPIModel(ExecutionModel):
                 "open an MPIModel once per mpiexec job"
             )
         _USED_BY_PIDS.add(os.getpid())
-        self.hosts = list(comm.allgather(socket.gethostname()))
         role = "driver" if rank == DRIVER_RANK else "scheduler" if rank == SCHEDULER_RANK else "worker"
-        undo_logs = self._route_logs(rank, role)
-        credentials = self._credentials(comm)
-        self.tls = credentials is not None
-        with nullcontext() if credentials is None else credentials.configured():
-            if rank == DRIVER_RANK:
+        if rank != DRIVER_RANK:
+            # from here to the end, a signal leaves the rank serving until the driver shuts the
+            # cluster down (or signal_grace passes): while the ranks meet, start and serve
+            with _serve_through_signals(f"rank {rank} ({role})", self.signal_grace):
+                self.hosts = list(comm.allgather(socket.gethostname()))
+                self._route_logs(rank, role)
+                credentials = self._credentials(comm)
+                self.tls = credentials is not None
+                with nullcontext() if credentials is None else credentials.configured():
+                    self._serve(comm)
+                comm.Ibarrier().Wait()
+            sys.exit(0)
+        # the driver holds a signal until the cluster is up far enough to be shut down again
+        held: list[int] = []
+        release = _hold_signals(held)
+        try:
+            self.hosts = list(comm.allgather(socket.gethostname()))
+            undo_logs = self._route_logs(rank, role)
+            credentials = self._credentials(comm)
+            self.tls = credentials is not None
+            with nullcontext() if credentials is None else credentials.configured():
                 try:
-                    with self._drive(comm) as engine:
+                    with self._drive(comm, held, release) as engine:
                         yield engine
                 finally:
                     undo_logs()
-            else:
-                self._serve(comm)
-                comm.Ibarrier().Wait()
-                sys.exit(0)
+        finally:
+            release()
 
     def _credentials(self, comm: Any) -> JobCredentials | None:
         """The job's TLS credentials on every rank (rank 0 makes them), or ``None`` without TLS."""
@@ -290,10 +303,7 @@ class MPIModel(ExecutionModel):
 
         role = "scheduler" if comm.Get_rank() == SCHEDULER_RANK else "worker"
         try:
-            with (
-                dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}),
-                _serve_through_signals(f"rank {comm.Get_rank()} ({role})", self.signal_grace),
-            ):
+            with dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}):
                 self._initialize(comm)
         except BaseException:
             log.exception("rank %d: the dask %s failed, aborting the MPI job", comm.Get_rank(), role)
@@ -301,7 +311,7 @@ class MPIModel(ExecutionModel):
         log.debug("rank %d: the dask %s has shut down", comm.Get_rank(), role)
 
     @contextmanager
-    def _drive(self, comm: Any) -> Iterator[Engine]:
+    def _drive(self, comm: Any, held: list[int], release: Callable[[], None]) -> Iterator[Engine]:
         import dask
         from distributed import Client
 
@@ -309,7 +319,11 @@ class MPIModel(ExecutionModel):
         self._initialize(comm)
         address = dask.config.get("scheduler_address")
         client: Client | None = None
-        try:
+        release()
+        try:  # from here a signal (PipelineInterrupted) or an error still shuts the cluster down
+            if held:
+                log.warning("received %s while the cluster started: stopping", signal.Signals(held[0]).name)
+                raise PipelineInterrupted(held[0])
             client = Client(address, timeout=self.worker_timeout)
             self._wait_for_workers(client)
             engine = FuturesEngine(client)
@@ -371,6 +385,29 @@ class MPIModel(ExecutionModel):
             f"ssh -L 8787:127.0.0.1:{self.dashboard_port} -J <login-node> {self.hosts[SCHEDULER_RANK]}, "
             "then open http://localhost:8787/status (and http://localhost:8787/gyre)"
         )
+
+
+def _hold_signals(held: list[int]) -> Callable[[], None]:
+    """Record SIGINT/SIGTERM in ``held`` instead of acting on them; returns what puts the handlers back.
+
+    The driver holds them while it meets the other ranks and the cluster starts (MPI calls
+    that cannot be left halfway), and acts on them once the cluster can be shut down again.
+    Main thread only; the returned function may be called more than once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        held.append(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def release() -> None:
+        while previous:
+            signum, old = previous.popitem()
+            signal.signal(signum, old)
+
+    return release
 
 
 @contextmanager

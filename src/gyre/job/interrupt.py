@@ -26,7 +26,7 @@ from ..errors import PipelineInterrupted
 from ..result import TaskOutcome
 from .chains import RunChain
 
-__all__ = ["SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_on_signals"]
+__all__ = ["SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_before_the_job", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,36 @@ def stop_on_signals() -> Iterator[None]:
     previous: dict[signal.Signals, Any] = {}
     for signum in SIGNALS:
         previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def stop_before_the_job() -> Iterator[None]:
+    """SIGINT/SIGTERM before the job's own handling starts: ``PipelineInterrupted`` without a report.
+
+    ``gyre run`` and ``start_pipeline`` enter it first thing, so a signal while the pipeline
+    module is imported, the MPI ranks start or the workers join still ends the process with
+    status 128 + the signal, no traceback, every lock released on the way out. Once the job
+    runs, :func:`stop_on_signals` (driver) or the serving ranks' own handler takes over.
+    Main thread only; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[float] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received and time.monotonic() - received[0] < SAME_SIGNAL_WITHIN:
+            return  # the same signal from the launcher and the process group; the first is on its way out
+        received.append(time.monotonic())
+        log.warning("received %s before the job started: stopping", signal.Signals(signum).name)
+        raise PipelineInterrupted(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
     try:
         yield
     finally:
