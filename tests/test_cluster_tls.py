@@ -179,3 +179,34 @@ def test_gyre_cluster_on_a_network_address_refuses_clients_without_its_credentia
     reference = Pipeline([ScalePhase(), SumPhase(), StatPhase()], [True] * 3, tmp_path / "sync", run_dir, seed=11)
     assert start_pipeline(reference, 1, 6, cluster="sync", disable_display=True).ok
     assert artifact_bytes(tmp_path / "ws") == artifact_bytes(tmp_path / "sync") != {}
+
+
+class _OneRankWorld:
+    """Rank 0 of a world whose broadcasts return what rank 0 sends: enough for the TLS decision."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def bcast(self, value: object, root: int = 0) -> object:
+        return value
+
+
+def test_mpi_ranks_use_tls_when_they_span_hosts_unless_told_otherwise():
+    from gyre.execution.mpi import MPIModel
+
+    cases = {(None, 1): False, (None, 2): True, (True, 1): True, (False, 2): False}
+    for (security, n_hosts), expected in cases.items():
+        model = MPIModel(security=security)
+        model.hosts = ["node1", "node1", *[f"node{i}" for i in range(2, n_hosts + 1)], "node1"]
+        credentials = model._credentials(_OneRankWorld())
+        assert (credentials is not None) is expected, (security, n_hosts)
+
+
+def test_insecure_on_the_command_line_turns_tls_off(tmp_path):
+    from gyre.cli import _model, _parser
+
+    for flag, expected in (([], None), (["--insecure"], False)):
+        args = _parser().parse_args(["run", "p.py:p", "--runs", "1-2", "--scheduler-file", "s.json", *flag])
+        assert _model(args).security is expected
+        args = _parser().parse_args(["run", "p.py:p", "--runs", "1-2", "--mpi", *flag])
+        assert _model(args).security is expected
