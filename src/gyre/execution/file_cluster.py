@@ -60,7 +60,7 @@ def serve_file_cluster(config: FileClusterConfig) -> None:
     import dask
     from mpi4py import MPI
 
-    from .mpi import _serve_through_signals
+    from .mpi import loopback_interface, serve_through_signals
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
@@ -68,14 +68,14 @@ def serve_file_cluster(config: FileClusterConfig) -> None:
     if config.log_directory is not None:
         route_dask_logs(Path(config.log_directory) / f"dask-cluster-rank{rank}-{role}.log", tag=f"rank {rank} ({role})")
     hosts = comm.allgather(socket.gethostname())
-    interface = config.interface if config.interface is not None or len(set(hosts)) > 1 else _loopback()
+    interface = config.interface if config.interface is not None or len(set(hosts)) > 1 else loopback_interface()
     credentials: JobCredentials | None = None
     if not config.insecure:
         credentials = comm.bcast(make_credentials() if rank == 0 else None, root=0)
     settings: dict[str, Any] = {} if credentials is None else credentials.as_dask_config()
     if role == "worker":
         settings.update(QUIET_WORKER_CONFIG)
-    with dask.config.set(settings), _serve_through_signals(f"rank {rank} ({role})", config.signal_grace):
+    with dask.config.set(settings), serve_through_signals(f"rank {rank} ({role})", config.signal_grace):
         if rank == 0:
             asyncio.run(_scheduler(comm, config, interface, credentials))
         else:
@@ -97,11 +97,6 @@ def shut_down_file_cluster(scheduler_file: Path, *, timeout: float = 20.0) -> bo
         log.info("no cluster to shut down behind %s: %s", scheduler_file, exc)
         return False
     return True
-
-
-def _loopback() -> str | None:
-    names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
-    return "lo" if "lo" in names else None
 
 
 async def _scheduler(

@@ -207,7 +207,7 @@ class MPIModel(ExecutionModel):
         if rank != DRIVER_RANK:
             # from here to the end, a signal leaves the rank serving until the driver shuts the
             # cluster down (or signal_grace passes): while the ranks meet, start and serve
-            with _serve_through_signals(f"rank {rank} ({role})", self.signal_grace):
+            with serve_through_signals(f"rank {rank} ({role})", self.signal_grace):
                 self.hosts = list(comm.allgather(socket.gethostname()))
                 self._route_logs(rank, role)
                 credentials = self._credentials(comm)
@@ -290,8 +290,7 @@ class MPIModel(ExecutionModel):
         """The interface asked for; on a job within one host, the loopback (nothing leaves the node)."""
         if self.interface is not None or len(set(self.hosts)) != 1:
             return self.interface
-        names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
-        return "lo" if "lo" in names else None
+        return loopback_interface()
 
     def _serve(self, comm: Any) -> None:
         """Be the scheduler (rank 0) or a worker (ranks ≥ 2) until the driver shuts the cluster down.
@@ -387,6 +386,12 @@ class MPIModel(ExecutionModel):
         )
 
 
+def loopback_interface() -> str | None:
+    """The name of the loopback interface (``"lo"``), ``None`` where there is none by that name."""
+    names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
+    return "lo" if "lo" in names else None
+
+
 def _hold_signals(held: list[int]) -> Callable[[], None]:
     """Record SIGINT/SIGTERM in ``held`` instead of acting on them; returns what puts the handlers back.
 
@@ -411,7 +416,7 @@ def _hold_signals(held: list[int]) -> Callable[[], None]:
 
 
 @contextmanager
-def _serve_through_signals(who: str, grace: float) -> Iterator[None]:
+def serve_through_signals(who: str, grace: float) -> Iterator[None]:
     """Keep serving through SIGINT/SIGTERM for the block: the driver ends the cluster, or ``grace`` seconds do."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -55,6 +55,13 @@ def stop_on_signals() -> Iterator[None]:
         log.warning("received %s: stopping the submission of new work", signal.Signals(signum).name)
         raise PipelineInterrupted(signum)
 
+    with _handled_by(handler):
+        yield
+
+
+@contextmanager
+def _handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM for the block; the previous handlers afterwards."""
     previous: dict[signal.Signals, Any] = {}
     for signum in SIGNALS:
         previous[signum] = signal.signal(signum, handler)
@@ -87,12 +94,8 @@ def stop_before_the_job() -> Iterator[None]:
         log.warning("received %s before the job started: stopping", signal.Signals(signum).name)
         raise PipelineInterrupted(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
-    try:
+    with _handled_by(handler):
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def fill_unfinished(chains: Sequence[RunChain], outcomes: Sequence[TaskOutcome], reason: str) -> list[TaskOutcome]:
