@@ -135,10 +135,28 @@ def test_board_counts_states_failures_and_children():
         "failed": 1,
         "skipped": 0,
         "missing": 1,
+        "excluded": 0,
     }
-    assert snap["failures"] == [{"phase": "a", "run": 2, "error": "ValueError: no", "error_type": None, "lineage": []}]
+    assert snap["failures"] == [
+        {
+            "phase": "a",
+            "run": 2,
+            "error": "ValueError: no",
+            "error_type": None,
+            "lineage": [],
+            "worker": None,
+            "traceback": "",
+        }
+    ]
     assert snap["children"] == [{"lineage": ["p", "a-1"], "generation": 2, "counts": {"done": 1}}]
-    assert snap["running"] == [{"phase": "a", "run": 1, "completed": 0, "total": None}]
+    [running] = snap["running"]
+    assert {k: running[k] for k in ("phase", "run", "completed", "total", "worker")} == {
+        "phase": "a",
+        "run": 1,
+        "completed": 0,
+        "total": None,
+        "worker": None,
+    }
     version = board.version
     board.finish()
     assert board.version > version
@@ -149,13 +167,13 @@ def test_board_counts_states_failures_and_children():
 def test_plugin_keeps_the_latest_pipelines_and_serves_the_selected_one():
     plugin = GyreDashboardPlugin(keep=2)
     for key in ("one", "two", "three"):
-        plugin.receive({"id": key, "pipeline": key.upper(), "started": 1.0, "finished": None})
+        plugin.receive(RunBoard(pipeline=key.upper(), key=key, phases=["a"], runs=[1]).snapshot())
     state = plugin.state()
     assert [p["id"] for p in state["pipelines"]] == ["two", "three"]
     assert state["board"]["id"] == "three"
     assert plugin.state("two")["board"]["id"] == "two"
     assert plugin.state("gone")["board"]["id"] == "three"
-    assert GyreDashboardPlugin().state() == {"pipelines": [], "board": None}
+    assert GyreDashboardPlugin().state() == {"pipelines": [], "board": None, "html": {}}
 
 
 @pytest.mark.parametrize("phase", ["scale", "reco", "track_fit", "phase2", "fit-tracks"])

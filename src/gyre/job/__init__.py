@@ -3,7 +3,7 @@
 and the driver's log file.
 
 The driver process (where ``start_pipeline`` is called) owns everything here except ``worker``,
-``fusion.execute_chain`` and ``shared``, which run on the workers. Imports the core modules,
+``worker_log``, ``fusion.execute_chain`` and ``shared``, which run on the workers. Imports the core modules,
 ``workspace`` and ``execution``; ``adaptive``, ``report``, the front ends and the entry points
 build on it.
 """

@@ -14,7 +14,6 @@ from typing import Any
 
 from ..context import RunContext
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
-from ..execution.logs import route_dask_logs
 from ..phase import Phase
 from ..progress import PROGRESS_TOPIC, ProgressReporter
 from ..result import PhaseResult, Status, TaskOutcome
@@ -109,7 +108,6 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         payload = upstream.result
     else:
         payload = upstream
-    _ensure_worker_log(spec.workspace)
     started = time.time()
     worker = _worker_address()
     children: list[Any] = []
@@ -290,30 +288,10 @@ def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
     if worker is None:
         return None
 
+    address = str(worker.address)
+
     def emit(message: dict[str, Any]) -> None:
-        worker.log_event(PROGRESS_TOPIC, message)
+        # where and since when it runs: the gyre page's running bars and worker column
+        worker.log_event(PROGRESS_TOPIC, {**message, "worker": address, "at": time.time()})
 
     return emit
-
-
-def _ensure_worker_log(workspace: Path) -> None:
-    """Send this worker process's gyre logs to ``<workspace>/log/worker-<host>-<pid>.log`` (once)."""
-    if _worker() is None:
-        return
-    target = Path(workspace) / "log" / f"worker-{socket.gethostname()}-{os.getpid()}.log"
-    logger = logging.getLogger("gyre")
-    for handler in list(logger.handlers):
-        if handler.get_name() == "gyre-worker-log":
-            if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
-                return
-            logger.removeHandler(handler)  # a worker reused for another workspace
-            handler.close()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(target)
-    handler.set_name("gyre-worker-log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
-        logger.setLevel(logging.INFO)
-    # and distributed's records of this process, unless the process that started it routed them
-    route_dask_logs(target.with_name(f"dask-{target.name}"), tag=f"worker {socket.gethostname()}:{os.getpid()}")

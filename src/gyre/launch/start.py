@@ -65,9 +65,10 @@ def start_pipeline(
     more; children run on the same scheduler as soon as they are requested, up to
     ``max_generations`` generations and ``max_children`` children in all (requests beyond
     are refused and recorded). The call returns when every descendant has finished.
-    While it runs, the dask dashboard and the gyre page (``<dashboard>/gyre``, a live run ×
-    phase grid) are announced once; ``performance_report`` (``True`` or a path, relative to
-    the workspace) records distributed's HTML performance report. At the end the report is
+    While it runs, the dask dashboard and the gyre page (``<dashboard>/gyre``: the live run ×
+    phase grid, worker timeline, grouped failures, throughput and ETA) are announced once;
+    ``performance_report`` (``True`` or a path, relative to the workspace) records
+    distributed's HTML performance report. At the end the report is
     also written as ``<workspace>/report.html``.
 
     Finished work is never redone: a (phase, run) whose manifest record matches (same

@@ -57,6 +57,7 @@ def watched_run(
         phases=names,
         runs=selection.runs,
         missing=selection.missing,
+        skipped=selection.skipped,
     )
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
     display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
@@ -67,8 +68,10 @@ def watched_run(
     writer = ManifestWriter(manifest, plan)
     driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
     host.attach(driver)
+    from ..job.worker_log import worker_logs  # imports distributed
+
     try:
-        with watch:
+        with watch, worker_logs(engine.client, pipeline.workspace_path, token=job.token):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
         reason = f"interrupted by {signal.Signals(exc.signum).name}"

@@ -15,9 +15,10 @@
     wf.run(cluster="local", n_procs=2)     # computes what is not cached yet
     wf.get_result(fitted)                  # reads the cached result
 
-Modules: :mod:`.workflow` (recording the graph), :mod:`.execute` (running it and the
-report), :mod:`.fingerprint` (cache keys), :mod:`.storage` (result formats on disk),
-:mod:`.errors`.
+Modules: :mod:`.workflow` (recording the graph), :mod:`.inputs` (where a dependency's result
+goes), :mod:`.execute` (running it and the report; it reads the workflow through protocols, so
+it does not import :mod:`.workflow`), :mod:`.fingerprint` (cache keys), :mod:`.storage` (result
+formats on disk), :mod:`.errors`.
 """
 
 from __future__ import annotations

@@ -15,25 +15,65 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..execution import resolve_model
 from ..execution.launcher import refuse_launched_copies
+from .inputs import Input
 from .storage import find_result, load_result, store_result, write_json_atomic
-from .workflow import Input, argument_texts
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from distributed import Client
     from rich.table import Table
 
     from ..execution import ExecutionModel
-    from .workflow import Step, Workflow
 
-__all__ = ["Outcome", "StepRecord", "WorkflowReport", "run_workflow"]
+__all__ = ["Outcome", "RecordedStep", "RecordedWorkflow", "StepRecord", "WorkflowReport", "run_workflow"]
 
 log = logging.getLogger(__name__)
+
+
+class _StepFunction(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def fn(self) -> Callable[..., Any]: ...
+    @property
+    def qualified_name(self) -> str: ...
+
+
+class RecordedStep(Protocol):
+    """What running a workflow reads of a recorded step (:class:`gyre.steps.Step`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def function(self) -> _StepFunction: ...
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+    @property
+    def deps(self) -> Sequence[RecordedStep]: ...
+    @property
+    def level(self) -> int: ...
+    def argument_texts(self) -> dict[str, str]: ...
+
+
+class RecordedWorkflow(Protocol):
+    """What running a workflow reads of it (:class:`gyre.steps.Workflow`): its steps, cache and schema."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def cache_dir(self) -> Path: ...
+    @property
+    def steps(self) -> Sequence[RecordedStep]: ...
+    def check_schema(self, *, overwrite: bool = False) -> None: ...
+    def fingerprints(self) -> dict[str, str]: ...
+
 
 #: statuses whose result exists in the cache
 USABLE = ("done", "cached")
@@ -153,7 +193,7 @@ class _Task:
 
 
 def run_workflow(
-    workflow: Workflow,
+    workflow: RecordedWorkflow,
     cluster: ExecutionModel | str | None = None,
     *,
     n_procs: int = 1,
@@ -278,7 +318,7 @@ def _compute(task: _Task, inputs: tuple[Outcome, ...], start: float) -> Outcome:
     return Outcome("done", result=str(path), start=start, end=end)
 
 
-def _make_task(workflow: Workflow, step: Step, fingerprint: str) -> _Task:
+def _make_task(workflow: RecordedWorkflow, step: RecordedStep, fingerprint: str) -> _Task:
     return _Task(
         name=step.name,
         fn=step.function.fn,
@@ -292,7 +332,7 @@ def _make_task(workflow: Workflow, step: Step, fingerprint: str) -> _Task:
 
 
 def _report(
-    workflow: Workflow,
+    workflow: RecordedWorkflow,
     execution: str,
     fingerprints: dict[str, str],
     outcomes: dict[str, Outcome],
@@ -307,7 +347,7 @@ def _report(
         records[step.name] = StepRecord(
             name=step.name,
             function=step.function.qualified_name,
-            arguments=argument_texts(step.arguments),
+            arguments=step.argument_texts(),
             level=step.level,
             depends_on=tuple(d.name for d in step.deps),
             fingerprint=fingerprints[step.name],

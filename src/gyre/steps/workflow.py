@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from .errors import SchemaConflictError, StepDefinitionError, StepResultError
 from .fingerprint import UnstableArgument, code_fingerprint, combine, value_token
+from .inputs import Input
 from .storage import find_result, last_record, load_result
 
 if TYPE_CHECKING:
@@ -299,9 +300,13 @@ class Step:
     def __iter__(self) -> Iterator[Any]:
         raise TypeError(_NOT_ITERABLE.format(self.name))
 
+    def argument_texts(self) -> dict[str, str]:
+        """The call's arguments as short texts: steps by name, arrays by shape, long values cut."""
+        return argument_texts(self.arguments)
+
     def call_text(self) -> str:
         """``function(arg=value, ...)`` with short argument texts, for tables and graphs."""
-        text = ", ".join(f"{k}={v}" for k, v in argument_texts(self.arguments).items())
+        text = ", ".join(f"{k}={v}" for k, v in self.argument_texts().items())
         return f"{self.function.name}({text})"
 
     def __repr__(self) -> str:
@@ -323,17 +328,6 @@ class Placeholder:
 
     def __repr__(self) -> str:
         return self.step.name + "".join(f"[{k!r}]" for k in self.keys)
-
-
-class Input:
-    """Where a dependency's result (or an item of it) goes in a step's arguments."""
-
-    def __init__(self, index: int, keys: tuple[Any, ...]) -> None:
-        self.index = index
-        self.keys = keys
-
-    def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("gyre.steps.Input", self.index, self.keys)
 
 
 def _swap(value: Any, function: StepFunction, deps: list[Step]) -> Any:

@@ -12,13 +12,22 @@ from typing import Any
 from ..progress import progress_cell
 from ..result import Status, TaskOutcome
 
-__all__ = ["BOARD_FORMAT", "BOARD_STATES", "STATE_COLOURS", "RunBoard"]
+__all__ = ["BAR_FIELDS", "BOARD_FORMAT", "BOARD_STATES", "FINAL_STATES", "STATE_COLOURS", "RunBoard"]
 
-BOARD_FORMAT = "gyre-board/1"
+BOARD_FORMAT = "gyre-board/2"
+
+#: what each entry of a board's ``bars`` holds (one per (phase, run) that ran on a worker)
+BAR_FIELDS = ("worker", "phase", "run", "started", "finished", "status", "child")
 
 #: every state a cell of the board can be in, with its one-letter code in ``grid`` strings
-#: (the two live states, then every :class:`~gyre.result.Status`, coded by its first letter)
-BOARD_STATES = {"waiting": "w", "running": "r", **{status.value: status.value[0] for status in Status}}
+#: (the two live states, every :class:`~gyre.result.Status` coded by its first letter, and
+#: ``excluded``: a run of the range left out on request, ``--skip``/``runs_to_skip``)
+BOARD_STATES = {
+    "waiting": "w",
+    "running": "r",
+    **{status.value: status.value[0] for status in Status},
+    "excluded": "x",
+}
 _STATE_OF_CODE = {code: state for state, code in BOARD_STATES.items()}
 
 #: the colour of each state, the same on the live page and in the static summary
@@ -30,9 +39,14 @@ STATE_COLOURS = {
     "failed": "#d7263d",
     "skipped": "#f0a500",
     "missing": "#6b7280",
+    "excluded": "#ffffff",
 }
 
+#: states a (phase, run) ends in (it will not change any more)
+FINAL_STATES = frozenset(BOARD_STATES) - {"waiting", "running"}
+
 _MAX_ERROR = 600
+_MAX_TRACEBACK = 6000
 
 
 class RunBoard:
@@ -45,6 +59,11 @@ class RunBoard:
 
     Outcomes that carry a ``lineage`` belong to adaptive children: they are counted per
     lineage (with their generation) instead of in the grid.
+
+    Two lists only grow: ``bars`` (where and when each (phase, run) ran, :data:`BAR_FIELDS`,
+    the timeline's data) and ``failures`` (with their tracebacks, the first ``max_failures``).
+    ``snapshot(bars_from=n, failures_from=m)`` carries only their entries from ``n`` and ``m``
+    on, so the board pushed every half second stays small however long the job.
     """
 
     def __init__(
@@ -55,13 +74,15 @@ class RunBoard:
         phases: Sequence[str],
         runs: Iterable[int],
         missing: Iterable[int] = (),
+        skipped: Iterable[int] = (),
         max_failures: int = 200,
     ) -> None:
         self.pipeline = pipeline
         self.key = key
         self.phases = list(phases)
         missing_runs = set(missing)
-        self.runs = sorted(set(runs) | missing_runs)
+        excluded = set(skipped) - missing_runs - set(runs)
+        self.runs = sorted(set(runs) | missing_runs | excluded)
         self.max_failures = max_failures
         self.started = time.time()
         self.finished: float | None = None
@@ -71,12 +92,18 @@ class RunBoard:
         for run in missing_runs:
             for phase in self.phases:
                 self._grid[phase][self._column[run]] = ord("m")
-        self._counts = {phase: Counter({"waiting": len(self.runs) - len(missing_runs)}) for phase in self.phases}
+        for run in excluded:
+            for phase in self.phases:
+                self._grid[phase][self._column[run]] = ord("x")
+        waiting = len(self.runs) - len(missing_runs) - len(excluded)
+        self._counts = {phase: Counter({"waiting": waiting}) for phase in self.phases}
         for phase in self.phases:
             self._counts[phase]["missing"] = len(missing_runs)
+            self._counts[phase]["excluded"] = len(excluded)
         self._durations: dict[str, list[float]] = {phase: [] for phase in self.phases}
         self._failures: list[dict[str, Any]] = []
         self._n_failures = 0
+        self._bars: list[list[Any]] = []
         self._running: dict[tuple[str, int], dict[str, Any]] = {}
         self._finished_cells: set[tuple[str, int]] = set()
         self._children: dict[tuple[str, ...], Counter[str]] = {}
@@ -98,6 +125,18 @@ class RunBoard:
                 self._running.pop((outcome.phase, outcome.run), None)
                 if outcome.duration is not None and outcome.phase in self._durations:
                     self._durations[outcome.phase].append(outcome.duration)
+            if outcome.started is not None and outcome.finished is not None:
+                self._bars.append(
+                    [
+                        outcome.worker or "",
+                        outcome.phase,
+                        outcome.run,
+                        round(outcome.started, 3),
+                        round(outcome.finished, 3),
+                        str(outcome.status),
+                        bool(outcome.lineage),
+                    ]
+                )
             if outcome.status == Status.FAILED:
                 self._n_failures += 1
                 if len(self._failures) < self.max_failures:
@@ -108,6 +147,8 @@ class RunBoard:
                             "error": (outcome.error or "")[:_MAX_ERROR],
                             "error_type": outcome.error_type,
                             "lineage": list(outcome.lineage),
+                            "worker": outcome.worker,
+                            "traceback": (outcome.traceback or "")[-_MAX_TRACEBACK:],
                         }
                     )
 
@@ -120,11 +161,14 @@ class RunBoard:
             if cell in self._finished_cells or cell[0] not in self._grid or cell[1] not in self._column:
                 return
             self.version += 1
+            known = self._running.get(cell, {})
             self._running[cell] = {
                 "phase": cell[0],
                 "run": cell[1],
                 "completed": message.get("completed"),
                 "total": message.get("total"),
+                "worker": message.get("worker") or known.get("worker"),
+                "started": known.get("started") or round(float(message.get("at") or time.time()), 3),
             }
             self._set(cell[0], cell[1], "running")
 
@@ -143,8 +187,12 @@ class RunBoard:
         """The state of one (phase, run)."""
         return _STATE_OF_CODE[chr(self._grid[phase][self._column[run]])]
 
-    def snapshot(self, *, max_running: int = 100) -> dict[str, Any]:
-        """The board as JSON-able data (what the gyre page polls and the HTML summary draws)."""
+    def snapshot(self, *, max_running: int = 100, bars_from: int = 0, failures_from: int = 0) -> dict[str, Any]:
+        """The board as JSON-able data (what the gyre page polls and the HTML summary draws).
+
+        ``bars`` and ``failures`` hold the entries from ``bars_from`` and ``failures_from`` on
+        (everything by default); ``n_bars`` and ``n_failures_kept`` say how many there are in all.
+        """
         with self._lock:
             running = sorted(self._running.values(), key=lambda m: (m["phase"], m["run"]))
             return {
@@ -160,8 +208,13 @@ class RunBoard:
                 "grid": {phase: self._grid[phase].decode() for phase in self.phases},
                 "counts": {phase: {s: self._counts[phase][s] for s in BOARD_STATES} for phase in self.phases},
                 "timings": {phase: _timings(self._durations[phase]) for phase in self.phases},
-                "failures": list(self._failures),
+                "failures": self._failures[failures_from:],
+                "failures_from": failures_from,
+                "n_failures_kept": len(self._failures),
                 "n_failures": self._n_failures,
+                "bars": self._bars[bars_from:],
+                "bars_from": bars_from,
+                "n_bars": len(self._bars),
                 "running": running[:max_running],
                 "n_running": len(running),
                 "children": [

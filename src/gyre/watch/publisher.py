@@ -43,6 +43,11 @@ def dashboard_lines(model: ExecutionModel, engine: Engine, *, gyre_page: bool) -
     text = model.dashboard_tunnel_hint()
     if text:
         lines.append(f"from your own machine: {text}")
+    if gyre_page:
+        lines.append(
+            "per-phase progress, timeline and failures are on the gyre page: dask's Progress panel on /status "
+            "counts only the tasks in flight, and a failed run is not an erred task there"
+        )
     return lines
 
 
@@ -50,9 +55,10 @@ class BoardPublisher:
     """Sends a :class:`RunBoard` to the gyre page on the scheduler, at most every ``interval`` seconds.
 
     ``start`` registers the scheduler plugin (once per scheduler) and sends the first board;
-    a background thread then sends the board again whenever it changed; ``close`` sends the
-    final one. Nothing here is ever fatal to the pipeline: a scheduler that cannot take the
-    plugin (no gyre installed there, pickling disabled) just means no gyre page.
+    a background thread then sends the board again whenever it changed, with only the bars and
+    failures the plugin does not hold yet; ``close`` sends the final one. Nothing here is ever
+    fatal to the pipeline: a scheduler that cannot take the plugin (no gyre installed there,
+    pickling disabled) just means no gyre page.
     """
 
     def __init__(self, client: Client, board: RunBoard, *, interval: float = 0.5) -> None:
@@ -64,6 +70,7 @@ class BoardPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self._held = {"bars": 0, "failures": 0}
 
     def start(self) -> bool:
         """Install the page on the scheduler and publish the first board; ``False`` if there is no page."""
@@ -96,7 +103,7 @@ class BoardPublisher:
         from .scheduler_plugin import BOARD_HANDLER
 
         version = self.board.version
-        snapshot = self.board.snapshot()
+        snapshot = self.board.snapshot(bars_from=self._held["bars"], failures_from=self._held["failures"])
         try:
             answer = self.client.sync(getattr(self.client.scheduler, BOARD_HANDLER), board=snapshot)
         except Exception as exc:  # noqa: BLE001 - one unit: one send; the next one may work
@@ -104,5 +111,11 @@ class BoardPublisher:
             if self._failures == 1:
                 log.warning("could not send the pipeline's state to the gyre page: %s", exc)
             return False
+        if not isinstance(answer, dict):  # a plugin of an older gyre on a shared scheduler: it takes what it gets
+            self._sent = version
+            return bool(answer)
+        self._held = {name: int(answer.get(name, 0)) for name in self._held}
+        if self._held["bars"] < snapshot["n_bars"] or self._held["failures"] < snapshot["n_failures_kept"]:
+            return answer.get("serving")  # the plugin missed some: the next send starts where it stopped
         self._sent = version
-        return answer
+        return answer.get("serving")
