@@ -1,7 +1,8 @@
 """A SIGTERM in a job's first moments (gyre still loading, MPI ranks not yet up) ends it cleanly with 143.
 
-The moments are found by what the processes have done, not by sleeping: numpy mapped into a
-process means gyre's package is loading (its signal handling is installed before that import);
+The moments are found by what the processes have done, not by sleeping: numpy mapped into
+every process means gyre's package is loading (its signal handling is installed before that
+import; before it, only the interpreter's own start-up, which Python's default ends);
 the scheduler rank's log file means the ranks are up and the driver waits for its workers.
 """
 
@@ -24,23 +25,34 @@ from toyphases import make_run_files
 pytestmark = pytest.mark.slow
 
 
-def _loading_gyre(pid: int) -> bool:
-    """Whether process ``pid`` or one of its children has numpy mapped (gyre's imports have begun)."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-        for child in list(pids[1:]):
-            nested = Path(f"/proc/{child}/task/{child}/children")
-            if nested.exists():
-                pids += [int(p) for p in nested.read_text().split()]
-    for each in pids:
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and the processes below it."""
+    found = [pid]
+    for each in found:
         try:
-            if "numpy" in Path(f"/proc/{each}/maps").read_text():
-                return True
+            found += [int(p) for p in Path(f"/proc/{each}/task/{each}/children").read_text().split()]
         except OSError:
             continue
-    return False
+    return found
+
+
+def _loading_gyre(processes: int) -> Callable[[int], bool]:
+    """Whether ``processes`` Python processes at or below ``pid`` have numpy mapped (gyre's imports have begun)."""
+
+    def ready(pid: int) -> bool:
+        loading = 0
+        for each in _descendants(pid):
+            try:
+                if (
+                    "python" in Path(f"/proc/{each}/cmdline").read_text()
+                    and "numpy" in Path(f"/proc/{each}/maps").read_text()
+                ):
+                    loading += 1
+            except OSError:
+                continue
+        return loading >= processes
+
+    return ready
 
 
 def _interrupt(
@@ -78,7 +90,7 @@ def _ended_cleanly(status: int, text: str, workspace: Path) -> None:
 
 
 def test_sigterm_while_gyre_loads(tmp_path):
-    status, text, workspace = _interrupt(tmp_path, [sys.executable], _loading_gyre)
+    status, text, workspace = _interrupt(tmp_path, [sys.executable], _loading_gyre(1))
     _ended_cleanly(status, text, workspace)
 
 
@@ -87,7 +99,7 @@ def test_sigterm_to_mpiexec_while_the_ranks_load(tmp_path):
     if not MPIEXEC.exists():
         pytest.skip(f"no mpiexec next to {sys.executable}")
     command = [str(MPIEXEC), "-n", "4", sys.executable]
-    status, text, workspace = _interrupt(tmp_path, command, _loading_gyre, "--mpi")
+    status, text, workspace = _interrupt(tmp_path, command, _loading_gyre(4), "--mpi")
     _ended_cleanly(status, text, workspace)
 
 

@@ -16,13 +16,18 @@ then the other front ends, ``steps`` and ``stream``; and at the top the entry po
 
 from __future__ import annotations
 
+import os as _os
 import signal as _signal
 import sys as _sys
 import threading as _threading
 
 
 def _leave_quietly(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    # nothing exists yet to clean up, and an exception raised inside an import can come out
+    # as another (numpy turns it into an ImportError with a traceback): leave at once
+    _sys.stderr.write(f"gyre: interrupted by {_signal.Signals(signum).name} while starting; nothing was run\n")
+    _sys.stderr.flush()
+    _os._exit(128 + signum)
 
 
 # The gyre command (and `python -m gyre.cli`): a SIGTERM or SIGINT while this package and its

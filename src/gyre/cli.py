@@ -123,19 +123,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gyre`` console script; returns the exit code."""
-    from .errors import PipelineInterrupted
-    from .job.interrupt import stop_before_the_job
+    """Entry point of the ``gyre`` console script; returns the exit code.
 
-    try:
-        with stop_before_the_job():  # a signal while the pipeline module loads, the cluster starts, ...
-            return _main(argv)
-    except PipelineInterrupted as exc:  # ... ends the command with 128 + the signal, no traceback
-        print(f"gyre: {exc} before the job started; nothing was run", file=sys.stderr)
-        return exc.exit_code
-
-
-def _main(argv: Sequence[str] | None) -> int:
+    Until a job starts, a SIGTERM or SIGINT ends the command at once with 128 + the signal
+    (see the package's ``__init__``); ``run_job`` then takes the signals over.
+    """
     args = _parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
