@@ -210,3 +210,30 @@ def test_insecure_on_the_command_line_turns_tls_off(tmp_path):
         assert _model(args).security is expected
         args = _parser().parse_args(["run", "p.py:p", "--runs", "1-2", "--mpi", *flag])
         assert _model(args).security is expected
+
+
+def test_a_tls_cluster_takes_a_client_with_the_credentials_file_and_refuses_others(tmp_path):
+    import gc
+
+    from distributed import Client, LocalCluster, Security
+
+    from gyre.execution.security import security_from_file
+
+    credentials = make_credentials()
+    path = write_credentials(credentials, tmp_path / "job.pem")
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tls://",
+        host="127.0.0.1",
+        security=credentials.security(),
+        dashboard_address=None,
+    ) as cluster:
+        security = security_from_file(path)
+        assert security.tls_worker_key == str(path)  # the path travels, not the key
+        with Client(cluster.scheduler_address, security=security, timeout=10) as client:
+            assert client.submit(sum, [1, 2]).result(timeout=30) == 3
+        with pytest.raises(OSError):
+            Client(cluster.scheduler_address, security=Security.temporary(), timeout=3)
+        gc.collect()

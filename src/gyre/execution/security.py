@@ -10,7 +10,8 @@ requires of its peers. A client without them is refused at the handshake.
 The credentials travel inside the job: over MPI from rank 0 to the other ranks
 (:meth:`JobCredentials.as_dask_config`), or in one PEM file that only the owner can read
 (mode 0600), written next to the scheduler file (:func:`credentials_path`,
-:func:`write_credentials`, :func:`load_credentials`). ``security=False`` (``--insecure``)
+:func:`write_credentials`, :func:`load_credentials`), or by that file's path to processes a
+script starts (:func:`security_from_file`). ``security=False`` (``--insecure``)
 turns TLS off, for a cluster on a network only the owner reaches.
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "credentials_path",
     "load_credentials",
     "make_credentials",
+    "security_from_file",
     "write_credentials",
 ]
 
@@ -143,6 +145,25 @@ def load_credentials(path: str | Path) -> JobCredentials:
             f"{'a certificate' if certificate else 'no certificate'}): it is not a file gyre wrote for a cluster"
         )
     return JobCredentials(certificate=certificate, key=key)
+
+
+def security_from_file(path: str | Path) -> Security:
+    """A ``distributed.Security`` that names the credentials file ``path`` instead of holding its text.
+
+    For processes started through a script (Slurm worker jobs, ``dask worker``): the script
+    then carries the file's path (``--tls-ca-file``, ``--tls-cert``, ``--tls-key``), never
+    the key itself. The file must be one :func:`write_credentials` wrote (it is checked as
+    :func:`load_credentials` does) on a file system the processes share.
+    """
+    from distributed import Security
+
+    path = Path(path).absolute()
+    load_credentials(path)  # readable, the owner's only, a key and a certificate
+    fields: dict[str, Any] = {"tls_ca_file": str(path)}
+    for role in _ROLES:
+        fields[f"tls_{role}_cert"] = str(path)
+        fields[f"tls_{role}_key"] = str(path)
+    return Security(require_encryption=True, **fields)
 
 
 def _split_pem(text: str) -> tuple[str, str]:
