@@ -91,7 +91,7 @@ def shut_down_file_cluster(scheduler_file: Path, *, timeout: float = 20.0) -> bo
     model = SchedulerModel(scheduler_file=scheduler_file, connect_timeout=timeout)
     try:
         address, security = model.scheduler_address(), model.connection_security()
-        with Client(address, timeout=timeout, security=security) as client:
+        with Client(address, timeout=timeout, security=security, set_as_default=False) as client:
             client.shutdown()
     except (OSError, ClusterError) as exc:
         log.info("no cluster to shut down behind %s: %s", scheduler_file, exc)
