@@ -32,6 +32,8 @@ from gyre.workspace.lock import WorkspaceLock
 pytestmark = [pytest.mark.slow, pytest.mark.mpi]
 
 OTHER = "gyre-node-b"
+#: the host name of the scheduler (rank 0) and the first worker (rank 1); the driver stays on this host
+FIRST = "gyre-node-a"
 TESTS = Path(__file__).parent
 BIN = Path(sys.executable).parent
 
@@ -60,7 +62,10 @@ def _finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, s
     return process.returncode, out, err
 
 
-def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_path):
+def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="gyre")
     _need_namespaces()
     if not MPIEXEC.exists():
         pytest.skip(f"no mpiexec next to {sys.executable}")
@@ -73,12 +78,12 @@ def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_p
     segment = f"gyre-test-mesh-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env, "start_new_session": True}
-    # this host: the scheduler (rank 0) and one worker (rank 1), with TLS
-    cluster = subprocess.Popen(
-        [str(MPIEXEC), "-n", "2", str(BIN / "gyre"), "cluster", "--scheduler-file", str(scheduler_file),
-         "--log-dir", str(workspace / "log"), "--dashboard-address", "127.0.0.1:0"],
-        **popen,
-    )  # fmt: skip
+    # the first host: the scheduler (rank 0) and one worker (rank 1), with TLS
+    start = (
+        f"hostname {FIRST} && exec {MPIEXEC} -n 2 {BIN / 'gyre'} cluster --scheduler-file {scheduler_file} "
+        f"--log-dir {workspace / 'log'} --dashboard-address 127.0.0.1:0"
+    )
+    cluster = subprocess.Popen(["unshare", "--uts", "sh", "-c", start], **popen)
     other = None
     try:
         model = SchedulerModel(scheduler_file=scheduler_file, min_workers=3, timeout=90)
@@ -109,7 +114,7 @@ def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_p
         with h5py.File(path) as handle:
             ran[path.name] = (handle.attrs["host"], handle.attrs["segment_host"], int(handle.attrs["pid"]))
     assert len(ran) == 12
-    here = socket.gethostname()
+    here = FIRST
     assert {host for host, _, _ in ran.values()} == {here, OTHER}, ran
     # every run read the segment its own host created: the other host's workers did not see this one's
     assert all(host == creator for host, creator, _ in ran.values()), ran
@@ -130,6 +135,10 @@ def test_each_hosts_workers_attach_their_own_shared_memory_and_clean_it_up(tmp_p
     registry_line = next(line for line in other_out.splitlines() if line.startswith("REGISTRY"))
     assert segment not in registry_line, other_out
     assert not scheduler_file.exists() and not credentials.exists()
+    # the driver, on a third host name, says where the scheduler's dashboard is and how to get there
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("gyre.watch")]
+    assert any(line.startswith(f"dask dashboard on {FIRST} at ") for line in lines), lines
+    assert any(f"-J <login-node> {FIRST}," in line for line in lines), lines
 
 
 def test_a_lock_held_on_another_host_is_judged_by_its_heartbeat_not_by_its_pid(tmp_path):

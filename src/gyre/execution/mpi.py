@@ -209,6 +209,7 @@ class MPIModel(ExecutionModel):
             # cluster down (or signal_grace passes): while the ranks meet, start and serve
             with serve_through_signals(f"rank {rank} ({role})", self.signal_grace):
                 self.hosts = list(comm.allgather(socket.gethostname()))
+                self.scheduler_host = self.hosts[SCHEDULER_RANK]
                 self._route_logs(rank, role)
                 credentials = self._credentials(comm)
                 self.tls = credentials is not None
@@ -221,6 +222,7 @@ class MPIModel(ExecutionModel):
         release = _hold_signals(held)
         try:
             self.hosts = list(comm.allgather(socket.gethostname()))
+            self.scheduler_host = self.hosts[SCHEDULER_RANK]
             undo_logs = self._route_logs(rank, role)
             credentials = self._credentials(comm)
             self.tls = credentials is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from distributed import Client, Security
 
 __all__ = ["ClientModel", "SchedulerModel"]
+
+log = logging.getLogger(__name__)
 
 
 class ClientModel(ExecutionModel):
@@ -71,6 +75,8 @@ class SchedulerModel(ExecutionModel):
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.security = security
+        #: the dashboard's port on the scheduler's host, known once the model is open
+        self.dashboard_port: int | None = None
 
     def describe(self) -> str:
         where = self.address if self.address else f"scheduler file {self.scheduler_file}"
@@ -150,6 +156,26 @@ class SchedulerModel(ExecutionModel):
                 raise ClusterError(
                     f"{self.describe()} has {found} workers after {self.timeout:g} s, needs at least {self.min_workers}"
                 ) from exc
+            self._find_scheduler(client)
             yield FuturesEngine(client)
         finally:
             client.close()
+
+    def _find_scheduler(self, client: Client) -> None:
+        """Ask the scheduler for its host name and dashboard port (for the dashboard line and the tunnel)."""
+        try:
+            self.scheduler_host = str(client.run_on_scheduler(socket.gethostname))
+            port = client.scheduler_info().get("services", {}).get("dashboard")
+        except (OSError, RuntimeError, ValueError) as exc:  # a scheduler that refuses run_on_scheduler
+            log.debug("could not ask the scheduler for its host: %s", exc)
+            return
+        self.dashboard_port = None if port is None else int(port)
+
+    def dashboard_tunnel_hint(self) -> str | None:
+        """On another host than this one, how to reach a dashboard bound to its loopback: an SSH tunnel."""
+        if self.scheduler_host is None or self.dashboard_port is None or self.scheduler_host == socket.gethostname():
+            return None
+        return (
+            f"ssh -L 8787:127.0.0.1:{self.dashboard_port} -J <login-node> {self.scheduler_host}, "
+            "then open http://localhost:8787/status (and http://localhost:8787/gyre)"
+        )
