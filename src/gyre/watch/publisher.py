@@ -34,8 +34,10 @@ def dashboard_lines(model: ExecutionModel, engine: Engine, *, gyre_page: bool) -
     if not link:
         return []
     where = ""
-    if model.scheduler_host:
-        where = f" on {model.scheduler_host}" + (" (rank 0)" if model.name == "mpi" else "")
+    mpi = model.name == "mpi"
+    host = model.scheduler_host or (model.hosts[0] if mpi and model.hosts else None)  # rank 0's
+    if host:
+        where = f" on {host}" + (" (rank 0)" if mpi else "")
     lines = [f"dask dashboard{where} at {link}"]
     if gyre_page:
         lines.append(f"gyre page{where} at {gyre_page_link(link)}")
