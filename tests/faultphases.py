@@ -159,3 +159,19 @@ class SignallingSum(SumPhase):
             os.kill(os.getpid(), self._signum)
             time.sleep(5)  # the handler raises before this ends
         return super().run(payload, ctx)
+
+
+class JobNotingSum(SlowSum):
+    """SlowSum that notes, as it starts each run, the Slurm job it runs in: ``<workspace>/jobs/<run>-<job id>``.
+
+    The note holds the worker's admin tick interval (a setting of ``QUIET_WORKER_CONFIG``).
+    """
+
+    def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        import dask
+
+        jobs = Path(ctx.workspace) / "jobs"
+        jobs.mkdir(exist_ok=True)
+        note = jobs / f"{ctx.run}-{os.environ.get('SLURM_JOB_ID', 'none')}"
+        note.write_text(str(dask.config.get("distributed.admin.tick.interval")))
+        return super().run(payload, ctx)

@@ -17,7 +17,7 @@ def story(text: str) -> dict[str, list[str]]:
     """The lines of a job log that tell the job's story, by kind (each kind may be empty)."""
     lines = text.splitlines()
     return {
-        "header": [line for line in lines if re.match(r"gyre: .+, runs [\d,-]+ \(\d+ runs × \d+ phases\) on ", line)],
+        "header": [line for line in lines if re.match(r"gyre: .+, runs [\d,-]+ \(\d+ runs? × \d+ phases?\) on ", line)],
         "dashboard": [line for line in lines if line.startswith("gyre: dask dashboard")],
         "tunnel": [line for line in lines if line.startswith("gyre: from your own machine: ssh -L ")],
         "progress": [line for line in lines if line.startswith("gyre [")],

@@ -203,7 +203,8 @@ def test_mpi_ranks_use_tls_when_they_span_hosts_unless_told_otherwise():
 
 
 def test_insecure_on_the_command_line_turns_tls_off(tmp_path):
-    from gyre.cli import _model, _parser
+    from gyre.cli import _parser
+    from gyre.cli.run import _model
 
     for flag, expected in (([], None), (["--insecure"], False)):
         args = _parser().parse_args(["run", "p.py:p", "--runs", "1-2", "--scheduler-file", "s.json", *flag])

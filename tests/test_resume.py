@@ -116,7 +116,8 @@ def test_changed_run_file_recomputes_that_run(tmp_path, run_dir):
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     report = start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True)
     assert statuses(report, "scale") == {1: "cached", 2: "done", 3: "cached"}
-    assert "phase 'scale': recomputing 1 run (2): its run file changed (size or modification time)" in report.notes
+    assert "phase 'scale': recomputing 1 run (2): its run file changed (size or modification time; " in report.notes[0]
+    assert "`cp -p`" in report.notes[0] and "--hash-run-files" in report.notes[0]
     content = ResumePolicy(run_identity="content")  # content identity ignores the mtime: first run records it
     start_pipeline(make(tmp_path, run_dir), 1, 3, cluster=SYNC, disable_display=True, resume=content)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
@@ -235,8 +236,9 @@ def test_status_and_provenance_commands(tmp_path, run_dir, capsys):
     assert main(["status", str(tmp_path / "ws")]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:5]}
-    assert rows == {"scale": ["4", "0", "0", "1"], "sum": ["3", "1", "1", "0"], "stat": ["4", "0", "1", "0"]}
-    assert "sum stale: runs 2" in out and "scale failed: runs 5" in out
+    # stat of run 2 was made from the broken sum artifact: stale too
+    assert rows == {"scale": ["4", "0", "0", "1"], "sum": ["3", "1", "1", "0"], "stat": ["3", "1", "1", "0"]}
+    assert "sum stale: run 2" in out and "stat stale: run 2" in out and "scale failed: run 5" in out
 
     assert main(["provenance", str(tmp_path / "ws"), "stat", "3"]) == 0
     out = capsys.readouterr().out

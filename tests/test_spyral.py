@@ -20,7 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "spyral_scripts"
 
-pytestmark = pytest.mark.slow
+#: the first test builds the Spyral environment from PyPI (minutes on a busy machine) inside its set-up,
+#: which pytest-timeout counts: the build's own limit (below) bounds it instead of the default 300 s
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="session")

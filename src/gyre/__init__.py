@@ -65,10 +65,12 @@ from .errors import (
 )
 from .execution import ClientModel, ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from .execution.mpi import MPIModel
+from .execution.slurm import SlurmModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
+from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
-from .launch import generate_assets, start_pipeline
+from .launch import debug_task, generate_assets, plan, start_pipeline
 from .phase import Phase
 from .pipeline import Pipeline
 from .progress import ProgressReporter
@@ -113,6 +115,7 @@ __all__ = [
     "ExecutionModel",
     "GyreError",
     "InvalidResultError",
+    "JobPlan",
     "LineageNode",
     "LocalModel",
     "MPIModel",
@@ -126,6 +129,8 @@ __all__ = [
     "PipelineInterrupted",
     "PipelineReport",
     "Placeholder",
+    "PlanState",
+    "PlannedTask",
     "ProgressReporter",
     "ResumePolicy",
     "RunContext",
@@ -136,6 +141,7 @@ __all__ = [
     "Schema",
     "SchemaConflictError",
     "SchemaMismatchError",
+    "SlurmModel",
     "Stage",
     "StageFailed",
     "Status",
@@ -157,11 +163,13 @@ __all__ = [
     "WorkflowReport",
     "WorkspaceLockedError",
     "__version__",
+    "debug_task",
     "discover_runs",
     "generate_assets",
     "iter_chunks",
     "open_artifacts",
     "open_run",
+    "plan",
     "report_dataset",
     "start_pipeline",
     "write_artifact",

@@ -75,6 +75,24 @@ class Pipeline:
         return f"<Pipeline {self.name!r}: {chain}>"
 
     @property
+    def workspace(self) -> Path:
+        """The workspace directory (``workspace_path``, under Spyral's name)."""
+        return self.workspace_path
+
+    @workspace.setter
+    def workspace(self, path: str | Path) -> None:
+        self.workspace_path = Path(path)
+
+    @property
+    def traces(self) -> Path:
+        """The run-file directory (``trace_path``, under Spyral's name)."""
+        return self.trace_path
+
+    @traces.setter
+    def traces(self, path: str | Path) -> None:
+        self.trace_path = Path(path)
+
+    @property
     def active_phases(self) -> list[Phase]:
         """The phases that compute."""
         return [p for p, a in zip(self.phases, self.active) if a]
@@ -90,8 +108,11 @@ class Pipeline:
         """Create the workspace with each phase's artifact and asset directories."""
         create_workspace(self.workspace_path, self.phases)
 
-    def create_assets(self) -> None:
-        """Build the assets of every active phase, in order.
+    def create_assets(self) -> bool:
+        """Build the assets of every active phase, in order; ``True`` once all are built.
+
+        ``if not pipeline.create_assets():`` works as in Spyral, but a failure raises rather
+        than returning ``False``.
 
         Raises
         ------
@@ -114,6 +135,7 @@ class Pipeline:
                     f"(create_assets returned {ok!r}); see the log in {self.workspace_path / 'log'}",
                     phase=phase.name,
                 )
+        return True
 
     def validate(self) -> None:
         """Check that each phase's outgoing schema gives what the next phase's incoming schema needs.

@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["STATUSES", "FailureGroup", "PhaseResult", "Status", "TaskOutcome", "group_failures"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class PhaseResult:
     """The artifacts one phase produced for one run, and whether they are usable.
 
@@ -24,12 +24,18 @@ class PhaseResult:
         Name → path of each file the phase wrote (or, for the first phase, the run file
         under the name ``"run"``).
     run
-        The run number.
+        The run number (``run_number=`` is accepted too, as Spyral spells it).
     successful
         ``False`` marks a result the phase itself judged invalid: the run fails there
         and its later phases are skipped.
     metadata
         Small JSON-able facts about the result (counts, fit quality); shown in the report.
+
+    Raises
+    ------
+    TypeError
+        No run number, two different ones, or a bool where the run number goes (Spyral's
+        positional order ``(artifacts, successful, run_number)`` is not gyre's).
     """
 
     artifacts: Mapping[str, Path]
@@ -37,10 +43,35 @@ class PhaseResult:
     successful: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        paths = {str(k): Path(v) for k, v in dict(self.artifacts).items()}
+    def __init__(
+        self,
+        artifacts: Mapping[str, Path | str],
+        run: int | None = None,
+        successful: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        run_number: int | None = None,
+    ) -> None:
+        if isinstance(run, bool):
+            raise TypeError(
+                f"PhaseResult's second argument is the run number, got {run!r}: gyre's order is "
+                "(artifacts, run, successful, metadata); name them, e.g. PhaseResult(paths, run=7, successful=True)"
+            )
+        if run is not None and run_number is not None and run != run_number:
+            raise TypeError(f"PhaseResult got run={run} and run_number={run_number}: give one run number")
+        number = run if run is not None else run_number
+        if number is None:
+            raise TypeError("PhaseResult needs the run number: PhaseResult(artifacts, run=7) (or run_number=7)")
+        paths = {str(k): Path(v) for k, v in dict(artifacts).items()}
         object.__setattr__(self, "artifacts", MappingProxyType(paths))
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "run", number)
+        object.__setattr__(self, "successful", successful)
+        object.__setattr__(self, "metadata", MappingProxyType(dict(metadata or {})))
+
+    @property
+    def run_number(self) -> int:
+        """The run number, under Spyral's name."""
+        return self.run
 
     @property
     def path(self) -> Path:

@@ -16,6 +16,8 @@ __all__ = [
     "discover_runs",
     "find_runs",
     "format_runs",
+    "plural",
+    "runs_phrase",
     "parse_run_list",
     "parse_run_range",
 ]
@@ -148,6 +150,16 @@ def parse_run_list(text: str) -> list[int]:
         first, last = parse_run_range(part)
         runs.extend(range(first, last + 1))
     return runs
+
+
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, with an ``s`` unless there is exactly one: ``"1 run"``, ``"3 runs"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def runs_phrase(runs: Sequence[int]) -> str:
+    """``"run 7"`` or ``"runs 1-3,7"``: run numbers as ranges after the right word."""
+    return f"run{'' if len(runs) == 1 else 's'} {format_runs(runs)}"
 
 
 def format_runs(runs: Sequence[int]) -> str:

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from ..context import ChildRequest, check_child_name
 from ..errors import ConfigError, GyreError
 from ..job.chains import compile_chains
 from ..job.options import AdaptiveLimits
-from ..job.seeding import stable_int
+from ..job.seeding import run_generator, stable_int
 from ..job.shared import clear_shared
 from ..phase import Phase
 from ..pipeline import Pipeline
@@ -57,6 +59,17 @@ class LineageNode:
     pipeline: Pipeline
     parent: str | None = None
     reason: str | None = None
+    #: the job's root seed (what :meth:`rng` draws from)
+    seed: int = 0
+
+    def rng(self, run: int) -> np.random.Generator:
+        """A generator for the strategy's own draws about ``run`` of this node, reproducible across jobs.
+
+        It depends only on the job's root seed, this node's lineage and ``run`` (like a phase's
+        ``ctx.rng``, under a name no phase can have), so "spawn with probability 0.5" makes the
+        same choices in every job with the same seed. Each call starts the stream afresh.
+        """
+        return run_generator(self.seed, "<adaptive strategy>", run, self.lineage)
 
     @property
     def generation(self) -> int:
@@ -113,7 +126,7 @@ class AdaptiveHost:
         self.adaptive = adaptive
         self.driver: Driver | None = None
         self.accepted = 0
-        root = LineageNode(name=pipeline.name, lineage=(), pipeline=pipeline)
+        root = LineageNode(name=pipeline.name, lineage=(), pipeline=pipeline, seed=seed)
         self._nodes: dict[tuple[str, ...], _NodeState] = {(): _NodeState(root, token=token)}
         self._refused: list[ChildSummary] = []
 
@@ -235,7 +248,12 @@ class AdaptiveHost:
     ) -> None:
         lineage = (*parent.node.lineage, segment)
         node = LineageNode(
-            name=pipeline.name, lineage=lineage, pipeline=pipeline, parent=parent.node.name, reason=request.reason
+            name=pipeline.name,
+            lineage=lineage,
+            pipeline=pipeline,
+            parent=parent.node.name,
+            reason=request.reason,
+            seed=self.seed,
         )
         token = f"{self.token}x{stable_int(pipeline.name) % 16**8:08x}"
         summary = ChildSummary(

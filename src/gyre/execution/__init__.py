@@ -1,7 +1,8 @@
 """Execution models: where a pipeline's tasks run, behind one small base class.
 
 ``sync`` (this process, for debugging), ``local`` (a LocalCluster, the default),
-``mpi`` (dask-mpi under mpiexec) and ``scheduler`` (a scheduler someone else started).
+``mpi`` (dask-mpi under mpiexec), ``slurm`` (workers as Slurm jobs through dask-jobqueue)
+and ``scheduler`` (a scheduler someone else started).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def resolve_model(
 ) -> ExecutionModel:
     """The execution model meant by ``start_pipeline``'s arguments.
 
-    ``cluster`` may be a model, ``"sync"``, ``"local"``, ``"mpi"``, a scheduler address
-    (``"tcp://host:8786"``) or a path to a scheduler file; ``client`` uses an existing
-    client; neither means a local cluster of ``n_procs`` workers.
+    ``cluster`` may be a model, ``"sync"``, ``"local"``, ``"mpi"``, ``"slurm"`` (``n_procs``
+    worker jobs), a scheduler address (``"tcp://host:8786"``) or a path to a scheduler file;
+    ``client`` uses an existing client; neither means a local cluster of ``n_procs`` workers.
     """
     if client is not None:
         if cluster is not None:
@@ -57,11 +58,15 @@ def resolve_model(
         from .mpi import MPIModel
 
         return MPIModel()
+    if cluster == "slurm":
+        from .slurm import SlurmModel
+
+        return SlurmModel(jobs=n_procs)
     if "://" in cluster:
         return SchedulerModel(address=cluster)
     if cluster.endswith(".json"):
         return SchedulerModel(scheduler_file=cluster)
     raise ConfigError(
-        f"unknown execution model {cluster!r}: use 'sync', 'local', 'mpi', a scheduler address "
+        f"unknown execution model {cluster!r}: use 'sync', 'local', 'mpi', 'slurm', a scheduler address "
         "like 'tcp://host:8786' or a scheduler file ending in .json"
     )

@@ -107,3 +107,7 @@ class ExecutionModel(ABC):
     def dashboard_tunnel_hint(self) -> str | None:
         """How to reach the dashboard from the user's own machine, if it needs a tunnel."""
         return None
+
+    def notes(self) -> list[str]:
+        """What the model has to add to the job's report (workers it lost, jobs it replaced); nothing by default."""
+        return []

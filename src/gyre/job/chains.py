@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..pipeline import Pipeline
@@ -10,7 +10,7 @@ from ..result import PhaseResult
 from ..runs import RunFile, RunSelection
 from .worker import PickledPhase, TaskSpec
 
-__all__ = ["RunChain", "compile_chains", "task_key", "to_dot"]
+__all__ = ["PLAN_COLOURS", "RunChain", "compile_chains", "task_key", "to_dot"]
 
 
 def task_key(phase: str, token: str, run: int) -> str:
@@ -73,8 +73,18 @@ def compile_chains(
     return chains
 
 
-def to_dot(chains: Sequence[RunChain], *, name: str = "pipeline") -> str:
-    """The phase/run graph in Graphviz DOT: one node per (phase, run), cached phases dashed."""
+#: fill colours of ``to_dot``'s nodes by plan state
+PLAN_COLOURS = {"compute": "#f4a261", "stale": "#e9c46a", "cached": "#a8d5a2", "missing input": "#d3d3d3"}
+
+
+def to_dot(
+    chains: Sequence[RunChain], *, name: str = "pipeline", states: Mapping[tuple[str, int], str] | None = None
+) -> str:
+    """The phase/run graph in Graphviz DOT: one node per (phase, run), inactive phases dashed.
+
+    With ``states`` (a plan's (phase, run) → ``compute``/``stale``/``cached``/``missing input``)
+    each node is labelled and filled by what the job would do with it (``PLAN_COLOURS``).
+    """
     lines = [f'digraph "{name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
     for chain in chains:
         run = chain.run.run
@@ -84,7 +94,12 @@ def to_dot(chains: Sequence[RunChain], *, name: str = "pipeline") -> str:
             node = f"{spec.phase.name}-{run}"
             style = "solid" if spec.compute else "dashed"
             mode = "compute" if spec.compute else "cached"
-            lines.append(f'  "{node}" [label="{spec.phase.name}\\nrun {run} ({mode})", style={style}];')
+            fill = ""
+            if states is not None and (spec.phase.name, run) in states:
+                mode = str(states[(spec.phase.name, run)])
+                style = f'"filled,{style}"'
+                fill = f', fillcolor="{PLAN_COLOURS.get(mode, "white")}"'
+            lines.append(f'  "{node}" [label="{spec.phase.name}\\nrun {run} ({mode})", style={style}{fill}];')
             lines.append(f'  "{previous}" -> "{node}";')
             previous = node
     lines.append("}")

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import PhaseResult, Status, TaskOutcome
-from ..runs import RunFile, RunSelection, format_runs
+from ..runs import RunFile, RunSelection, format_runs, plural, runs_phrase
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import host_name
 from ..workspace.manifest import (
@@ -45,7 +45,9 @@ __all__ = [
     "ManifestWriter",
     "ResumePlan",
     "TaskDecision",
+    "inactive_artifact_exists",
     "plan_resume",
+    "stored_seed",
     "workspace_seed",
 ]
 
@@ -105,8 +107,7 @@ class ResumePlan:
             if (decision.action == "compute" and decision.record is not None) or decision.reason == "forced":
                 groups[(decision.phase, decision.reason)].append(decision.run)
         notes = [
-            f"phase {phase!r}: recomputing {len(runs)} run{'s' if len(runs) != 1 else ''} "
-            f"({format_runs(sorted(runs))}): {reason}"
+            f"phase {phase!r}: recomputing {plural(len(runs), 'run')} ({format_runs(sorted(runs))}): {reason}"
             for (phase, reason), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], min(kv[1])))
         ]
         return notes + list(self.warnings)
@@ -170,7 +171,9 @@ def plan_resume(
                 decision = _inactive(common, record, pipeline.workspace_path, policy)
                 if decision.action == "cached" and record is not None:
                     fingerprint = record.fingerprint  # downstream depends on what is really there
-                elif recomputed is None and (record is not None or not _constructible(phase, run.run, workspace)):
+                elif recomputed is None and (
+                    record is not None or not inactive_artifact_exists(phase, run.run, workspace)
+                ):
                     recomputed = f"the cached artifact of inactive phase {phase.name!r} changed or is missing"
             elif force or index >= first_forced:
                 decision = TaskDecision(action="compute", reason="forced", record=record, **common)
@@ -220,7 +223,7 @@ def _inactive(
     return TaskDecision(action="cached", reason="inactive", record=record, **common)
 
 
-def _constructible(phase: Phase, run: int, workspace: Path) -> bool:
+def inactive_artifact_exists(phase: Phase, run: int, workspace: Path) -> bool:
     """Whether an inactive phase's ``construct_artifact`` points at files that exist (best effort)."""
     try:
         result = phase.construct_artifact(PhaseResult({}, run=run), workspace)
@@ -237,7 +240,7 @@ def _inactive_warnings(decisions: Iterable[TaskDecision]) -> list[str]:
     warnings = []
     for (phase, change), runs in sorted(groups.items()):
         text = (
-            f"phase {phase!r} is inactive, but its cached artifacts of runs {format_runs(sorted(runs))} were made "
+            f"phase {phase!r} is inactive, but its cached artifacts of {runs_phrase(sorted(runs))} were made "
             f"with another configuration ({change}); they are used as they are — activate the phase to recompute"
         )
         log.warning(text)
@@ -248,18 +251,33 @@ def _inactive_warnings(decisions: Iterable[TaskDecision]) -> list[str]:
 def _what_changed(record: ManifestRecord, common: dict[str, Any]) -> str:
     if record.config_fingerprint != common["config_fingerprint"]:
         old, new = record.config, common["config"]
-        changes = []
-        for key in ("class", "version", "seed", "lineage"):
-            if old.get(key) != new.get(key):
-                changes.append(f"{key} {_short(old.get(key))} → {_short(new.get(key))}")
+        code = [
+            f"{key} {_short(old.get(key))} → {_short(new.get(key))}"
+            for key in ("class", "version")
+            if old.get(key) != new.get(key)
+        ]
+        changes = [
+            f"{key} {_short(old.get(key))} → {_short(new.get(key))}"
+            for key in ("seed", "lineage")
+            if old.get(key) != new.get(key)
+        ]
         old_cfg, new_cfg = old.get("config", {}), new.get("config", {})
         for key in sorted(set(old_cfg) | set(new_cfg)):
             if old_cfg.get(key) != new_cfg.get(key):
                 changes.append(f"{key}: {_short(old_cfg.get(key, '(unset)'))} → {_short(new_cfg.get(key, '(unset)'))}")
-        return "configuration changed (" + (", ".join(changes) or "config() differs") + ")"
+        parts = [f"code version changed ({', '.join(code)})"] if code else []
+        if changes or not code:
+            parts.append("configuration changed (" + (", ".join(changes) or "config() differs") + ")")
+        return " and ".join(parts)
     old_run, new_run = record.inputs.get("run_file"), common["inputs"].get("run_file")
     if new_run is not None and old_run != new_run:
-        return "its run file changed" + (" (content)" if "checksum" in new_run else " (size or modification time)")
+        if "checksum" in new_run:
+            return "its run file changed (content)"
+        return (
+            "its run file changed (size or modification time; a copy made without `cp -p` or `rsync -t` "
+            "gets new times: copy with those, or identify run files by content with --hash-run-files, "
+            'ResumePolicy(run_identity="content") in Python)'
+        )
     upstream = common["inputs"].get("upstream", {}).get("phase", "upstream")
     return f"input changed (phase {upstream!r} was recomputed since)"
 
@@ -337,17 +355,26 @@ def workspace_seed(workspace: Path, seed: int | None) -> int:
     """
     if seed is not None:
         return seed
-    path = Path(workspace) / ".gyre" / "seed.json"
-    try:
-        stored = json.loads(path.read_text())["seed"]
-        if isinstance(stored, int):
-            return stored
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    stored = stored_seed(workspace)
+    if stored is not None:
+        return stored
     drawn = fresh_seed()
-    with atomic_path(path) as temporary:
+    with atomic_path(_seed_path(workspace)) as temporary:
         temporary.write_text(json.dumps({"seed": drawn}))
     return drawn
+
+
+def stored_seed(workspace: Path) -> int | None:
+    """The seed a workspace drew for itself (see :func:`workspace_seed`), ``None`` before its first job."""
+    try:
+        stored = json.loads(_seed_path(workspace).read_text())["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stored if isinstance(stored, int) else None
+
+
+def _seed_path(workspace: Path) -> Path:
+    return Path(workspace) / ".gyre" / "seed.json"
 
 
 def _plain(value: dict[str, Any]) -> dict[str, Any]:

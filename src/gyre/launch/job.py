@@ -64,7 +64,7 @@ def run_job(
                 execution=model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=plan.notes(),
+                notes=[*plan.notes(), *model.notes()],
                 interrupted=interrupted is not None,
             )
             if options.display:

@@ -16,12 +16,13 @@ from ..job.logs import driver_log
 from ..job.options import AdaptiveLimits, JobOptions, ResumePolicy
 from ..pipeline import Pipeline
 from ..report.model import PipelineReport
+from .guard import refuse_unguarded_main
 from .job import run_job
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["generate_assets", "start_pipeline"]
+__all__ = ["generate_assets", "job_options", "start_pipeline"]
 
 
 def start_pipeline(
@@ -51,7 +52,8 @@ def start_pipeline(
     stops before a single run is computed — then every run's chain of phases on the
     execution model: a new ``LocalCluster`` of ``n_procs`` single-threaded worker processes
     by default, the given ``client``'s cluster, or ``cluster`` (``"sync"``, ``"local"``,
-    ``"mpi"``, a scheduler address or file, or an ``ExecutionModel``).
+    ``"mpi"``, ``"slurm"`` for ``n_procs`` Slurm worker jobs, a scheduler address or file, or
+    an ``ExecutionModel`` such as ``SlurmModel(...)``).
 
     A failing (phase, run) fails that run only; the report says which and why, is written
     to ``<workspace>/report.json`` and printed unless ``disable_display``. ``fail_fast``
@@ -78,7 +80,42 @@ def start_pipeline(
     (``WorkspaceLockedError`` otherwise). SIGINT/SIGTERM stop the job cleanly: the report so
     far is written and ``PipelineInterrupted`` (a ``KeyboardInterrupt``) is raised.
     """
-    options = JobOptions(
+    model = resolve_model(cluster, n_procs=n_procs, client=client)
+    refuse_unguarded_main(model)
+    options = job_options(
+        runs_to_skip=runs_to_skip,
+        disable_display=disable_display,
+        fail_fast=fail_fast,
+        window=window,
+        adaptive=adaptive,
+        max_generations=max_generations,
+        max_children=max_children,
+        performance_report=performance_report,
+        force=force,
+        force_phases=force_phases,
+        resume=resume,
+        fuse=fuse,
+    )
+    return run_job(pipeline, run_min, run_max, model, options)
+
+
+def job_options(
+    *,
+    runs_to_skip: Iterable[int] | None,
+    disable_display: bool,
+    fail_fast: bool,
+    window: int | None,
+    adaptive: Callable[..., Any] | None,
+    max_generations: int,
+    max_children: int,
+    performance_report: str | Path | bool | None,
+    force: bool,
+    force_phases: Iterable[str],
+    resume: ResumePolicy | None,
+    fuse: bool | None,
+) -> JobOptions:
+    """The :class:`JobOptions` of ``start_pipeline``'s keyword arguments (``gyre.plan`` takes the same)."""
+    return JobOptions(
         window=window,
         fuse=fuse,
         fail_fast=fail_fast,
@@ -91,7 +128,6 @@ def start_pipeline(
         display=not disable_display,
         runs_to_skip=frozenset(runs_to_skip or ()),
     )
-    return run_job(pipeline, run_min, run_max, resolve_model(cluster, n_procs=n_procs, client=client), options)
 
 
 def generate_assets(pipeline: Pipeline) -> list[Path]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
 from ..result import STATUSES, Status, TaskOutcome
-from ..runs import format_runs
+from ..runs import runs_phrase
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import report_path
 
@@ -96,7 +96,7 @@ class PipelineReport:
         good = len(self.runs) - len({o.run for o in self.outcomes if not o.ok})
         text = f"{self.pipeline}: {good}/{len(self.runs)} runs complete"
         if failed:
-            text += f", {failed} failed (runs {format_runs(self.failed_runs)})"
+            text += f", {failed} failed ({runs_phrase(self.failed_runs)})"
         if self.missing_runs:
             text += f", {len(self.missing_runs)} missing"
         if self.interrupted:

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from ..progress import progress_cell
 from ..result import TaskOutcome
+from ..runs import plural
 
 __all__ = ["TerminalDisplay"]
 
@@ -64,7 +65,7 @@ class TerminalDisplay:
         self._started = time.monotonic()
         if not self.enabled:
             return
-        size = f"{self.n_runs} runs × {len(self.phases)} phases"
+        size = f"{plural(self.n_runs, 'run')} × {plural(len(self.phases), 'phase')}"
         self._print(f"gyre: {self.title} ({size}) on {execution}" if self.title else f"gyre: {size} on {execution}")
         if dashboard_link and not notes:
             self._print(f"gyre: dask dashboard at {dashboard_link}")

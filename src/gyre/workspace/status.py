@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..runs import runs_phrase
 from .layout import read_report, report_path
 from .lock import read_lock
 from .manifest import Manifest, ManifestRecord, verify_artifacts
@@ -26,48 +28,85 @@ def _check_workspace(workspace: Path) -> Path:
     return workspace
 
 
-def workspace_status(workspace: Path, *, verify: str = "checksum") -> dict[str, dict[str, list[int]]]:
+def workspace_status(
+    workspace: Path, *, verify: str = "checksum", phases: Sequence[str] | None = None
+) -> dict[str, dict[str, list[int]]]:
     """Per phase, the runs that are done, stale, missing and failed, judged from the manifest alone.
 
     *done*: a completed record whose artifacts verify (``verify``: ``"checksum"`` or
-    ``"stat"``) and whose input is still the upstream record it was made from. *stale*: a
-    completed record that fails one of those checks. *failed*: the last attempt failed.
-    *missing*: a run known to the workspace (from any record or the last report) without a
-    record. Configuration changes need the pipeline to be seen: ``gyre run`` reports them.
+    ``"stat"``) and whose input is still the upstream record it was made from, itself done.
+    *stale*: a completed record whose artifact no longer verifies (changed, corrupted), or
+    whose upstream (phase, run) is not done any more. *missing*: no record, or a record whose
+    artifact file is gone. *failed*: the last attempt failed. The runs are those known to
+    the workspace (from any record or the last report); ``phases`` (a pipeline's, in order)
+    replaces the phases found there. Configuration changes need the pipeline's plan:
+    ``gyre run PIPELINE --dry-run``.
     """
     workspace = _check_workspace(workspace)
     manifest = Manifest(workspace)
     records = manifest.load_all()
     report = read_report(workspace, missing_ok=True)
-    phases = list(report.get("phases", []))
-    phases += [p for p in manifest.phases() if p not in phases]
+    if phases is None:
+        phases = list(report.get("phases", []))
+        phases += [p for p in manifest.phases() if p not in phases]
     runs = sorted({run for _, run in records} | set(report.get("requested_runs", [])))
     table: dict[str, dict[str, list[int]]] = {p: {c: [] for c in STATUS_COLUMNS} for p in phases}
+    states: dict[tuple[str, int], str] = {}
     for phase in phases:
         for run in runs:
-            table[phase][_state(records, phase, run, workspace, verify)].append(run)
+            table[phase][_state(records, phase, run, workspace, verify, states)].append(run)
     return table
 
 
-def _state(records: dict[tuple[str, int], ManifestRecord], phase: str, run: int, workspace: Path, verify: str) -> str:
+def _state(
+    records: dict[tuple[str, int], ManifestRecord],
+    phase: str,
+    run: int,
+    workspace: Path,
+    verify: str,
+    states: dict[tuple[str, int], str],
+) -> str:
+    """The state of (phase, run), its upstream's first (memoised in ``states``)."""
+    if (phase, run) in states:
+        return states[(phase, run)]
+    states[(phase, run)] = "stale"  # a cycle in damaged records reads as stale
     record = records.get((phase, run))
     if record is None:
-        return "missing"
-    if record.status != "done":
-        return "failed"
-    upstream = record.inputs.get("upstream")
-    if upstream:
-        source = records.get((upstream.get("phase", ""), run))
-        if source is not None and (source.status != "done" or source.fingerprint != upstream.get("fingerprint")):
-            return "stale"
-    if verify_artifacts(record, workspace, policy=verify) is not None:
-        return "stale"
-    return "done"
+        state = "missing"
+    elif record.status != "done":
+        state = "failed"
+    else:
+        state = "done"
+        upstream = record.inputs.get("upstream")
+        if upstream:
+            source_phase = str(upstream.get("phase", ""))
+            source = records.get((source_phase, run))
+            if source is None or source.fingerprint != upstream.get("fingerprint"):
+                state = "stale"
+            elif _state(records, source_phase, run, workspace, verify, states) != "done":
+                state = "stale"  # made from an artifact that no longer verifies
+        problem = verify_artifacts(record, workspace, policy=verify)
+        if problem is not None:
+            state = "missing" if problem.endswith("is missing") else "stale"
+    states[(phase, run)] = state
+    return state
 
 
-def render_status(workspace: Path, *, verify: str = "checksum") -> str:
-    """``gyre status``: a table of done / stale / missing / failed runs per phase, and the lock holder."""
-    table = workspace_status(workspace, verify=verify)
+def render_status(
+    workspace: Path,
+    *,
+    verify: str = "checksum",
+    phases: Sequence[str] | None = None,
+    table: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """``gyre status``: a table of done / stale / missing / failed runs per phase, and the lock holder.
+
+    ``table`` is a :func:`workspace_status` table to show (default: computed here); ``notes``
+    are lines added at the end.
+    """
+    if table is None:
+        table = workspace_status(workspace, verify=verify, phases=phases)
     width = max([len(p) for p in table] + [5])
     lines = [f"workspace {workspace}"]
     holder = read_lock(Path(workspace))
@@ -79,11 +118,10 @@ def render_status(workspace: Path, *, verify: str = "checksum") -> str:
     for phase, columns in table.items():
         lines.append(f"  {phase:<{width}}  " + " ".join(f"{len(columns[c]):>7}" for c in STATUS_COLUMNS))
     for phase, columns in table.items():
-        for column in ("stale", "failed"):
+        for column in ("stale", "missing", "failed"):
             if columns[column]:
-                shown = ", ".join(map(str, columns[column][:20])) + (" ..." if len(columns[column]) > 20 else "")
-                lines.append(f"  {phase} {column}: runs {shown}")
-    return "\n".join(lines)
+                lines.append(f"  {phase} {column}: {runs_phrase(columns[column])}")
+    return "\n".join([*lines, *notes])
 
 
 def render_provenance(workspace: Path, phase: str, run: int) -> str:
