@@ -183,7 +183,8 @@ class MPIModel(ExecutionModel):
         """
         if launched_by_mpiexec():
             install_abort_on_error()
-        from mpi4py import MPI
+        with _leave_on_signals_while_blocked():  # MPI_Init waits for every rank, in C
+            from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
         size, rank = comm.Get_size(), comm.Get_rank()
@@ -392,6 +393,42 @@ def loopback_interface() -> str | None:
     """The name of the loopback interface (``"lo"``), ``None`` where there is none by that name."""
     names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
     return "lo" if "lo" in names else None
+
+
+@contextmanager
+def _leave_on_signals_while_blocked() -> Iterator[None]:
+    """For the block, a SIGINT/SIGTERM ends the process at once with 128 + the signal.
+
+    ``MPI_Init`` waits inside C for every rank to arrive, where Python's handlers cannot
+    run: a rank that a signal finds there would otherwise wait forever for a rank the same
+    signal ended. The signals are blocked in this thread and taken by a helper thread
+    (``sigwait``), which leaves the process; nothing of a job exists yet to clean up. After
+    the block, a signal that came meanwhile but after the helper left is delivered as usual.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    wake = signal.SIGUSR2
+    watched = {signal.SIGINT, signal.SIGTERM, wake}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+
+    def wait() -> None:
+        signum = signal.sigwait(watched)
+        if signum != wake:
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"gyre: interrupted by {name} while starting MPI; nothing was run\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+
+    helper = threading.Thread(target=wait, name="gyre-signals-during-mpi-init", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        if helper.ident is not None:
+            signal.pthread_kill(helper.ident, wake)
+        helper.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _hold_signals(held: list[int]) -> Callable[[], None]:
