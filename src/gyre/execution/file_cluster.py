@@ -58,9 +58,11 @@ class FileClusterConfig:
 def serve_file_cluster(config: FileClusterConfig) -> None:
     """Be rank 0's scheduler or a worker until the cluster is shut down (call it on every rank)."""
     import dask
-    from mpi4py import MPI
 
-    from .mpi import loopback_interface, serve_through_signals
+    from .mpi import leave_on_signals_while_blocked, loopback_interface, serve_through_signals
+
+    with leave_on_signals_while_blocked():  # MPI_Init waits for every rank, in C
+        from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()

@@ -183,7 +183,7 @@ class MPIModel(ExecutionModel):
         """
         if launched_by_mpiexec():
             install_abort_on_error()
-        with _leave_on_signals_while_blocked():  # MPI_Init waits for every rank, in C
+        with leave_on_signals_while_blocked():  # MPI_Init waits for every rank, in C
             from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
@@ -396,7 +396,7 @@ def loopback_interface() -> str | None:
 
 
 @contextmanager
-def _leave_on_signals_while_blocked() -> Iterator[None]:
+def leave_on_signals_while_blocked() -> Iterator[None]:
     """For the block, a SIGINT/SIGTERM ends the process at once with 128 + the signal.
 
     ``MPI_Init`` waits inside C for every rank to arrive, where Python's handlers cannot
