@@ -36,3 +36,27 @@ def test_detector_example(tmp_path):
     report = json.loads((tmp_path / "ws/report.json").read_text())
     assert report["ok"] and report["counts"]["tracks"]["done"] == 5
     assert len(list((tmp_path / "ws/tracks").glob("run_*.h5"))) == 5
+
+
+@pytest.mark.slow
+def test_detector_graph_example_gives_one_histogram_on_every_scheduler(tmp_path):
+    printed = {}
+    for scheduler in ("processes", "distributed"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples/detector/graph.py"),
+                *("--workspace", str(tmp_path / scheduler), "--runs", "4", "--mean-events", "8"),
+                *("--scheduler", scheduler),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "one graph: 17 tasks for 4 runs" in done.stdout  # 4 runs × 3 phases, 4 runs, 1 histogram
+        assert "run 3: clouds done, clusters done, tracks done" in done.stdout
+        printed[scheduler] = done.stdout[done.stdout.index("theta [rad]") :]
+        assert len(list((tmp_path / scheduler / "tracks").glob("run_*.h5"))) == 4
+    assert printed["processes"] == printed["distributed"]
+    assert "tracks from 4 runs" in printed["processes"]

@@ -239,3 +239,19 @@ def test_the_launcher_is_read_from_the_environment():
     assert launched_rank({"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"}) is None
     # mpiexec inside a job starts its ranks through srun: the PMI variables say what the rank is
     assert launched_rank({**step, "SLURM_STEP_NUM_TASKS": "1", "PMI_RANK": "2", "PMI_SIZE": "4"}).rank == 2
+
+
+@pytest.mark.mpi
+def test_a_split_run_under_mpiexec_matches_the_unsplit_run(tmp_path):
+    from splitphases import HitsPhase, NoisePhase, TotalPhase, make_uneven_runs
+
+    run_dir = tmp_path / "runs"
+    make_uneven_runs(run_dir, {1: 2000, 2: 150, 3: 120, 5: 90, 6: 60})
+    status, out, err, _ = mpiexec(4, "split_run.py", str(tmp_path / "mpi"), str(run_dir))
+    assert status == 0, err[-3000:]
+    result = result_line(out)
+    assert result["ok"] and result["parts"] > 1
+    reference = Pipeline([NoisePhase(), HitsPhase(), TotalPhase()], [True] * 3, tmp_path / "sync", run_dir, seed=5)
+    assert start_pipeline(reference, 1, 6, cluster="sync", disable_display=True).ok
+    by_mpi = datasets(tmp_path / "mpi")
+    assert by_mpi and by_mpi == datasets(tmp_path / "sync")

@@ -7,19 +7,21 @@
 - ``tracks``: per event, a least-squares 3-D line through the inliers: polar and azimuthal
   angles, residual RMS and the number of points.
 
-Every phase writes one HDF5 artifact per run; randomness comes only from ``ctx.rng``.
+Every phase writes one HDF5 artifact per run. ``clouds`` and ``clusters`` treat each event on
+its own, so they declare a ``Split``: gyre may run a big run's events in parts (``ctx.events``)
+and join the parts before ``tracks``. Their randomness comes from ``ctx.event_blocks()``, a
+generator per fixed block of events, so a split run gives the same artifacts as a whole one.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from gyre import Phase, PhaseResult, Pipeline, RunContext, Schema
-from gyre.io import write_artifact
+from gyre import Phase, PhaseResult, Pipeline, RunContext, Schema, Split
+from gyre.io import iter_chunks, write_artifact
 
 # a point cloud: the points of all events along `point`, and how many belong to each event
 CLOUD_SCHEMA = Schema({"x": "float64", "y": "float64", "z": "float64", "q": "float64", "point_count": "int64"})
@@ -49,6 +51,7 @@ class CloudPhase(Phase):
     """Pad traces → a point cloud per event (flat table of points with their event index)."""
 
     name = "clouds"
+    split = Split(dataset="traces", events_per_block=25)
     incoming_schema = Schema({"traces": "float32", "pad_x": "float64", "pad_y": "float64"})
     outgoing_schema = CLOUD_SCHEMA
 
@@ -68,38 +71,41 @@ class CloudPhase(Phase):
         return np.load(self.asset_dir(workspace) / "pad_gains.npy")
 
     def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        assert ctx.events is not None  # the whole run, or this part's events
         gains = ctx.shared
-        columns: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "y", "z", "q")}
+        columns: dict[str, list[np.ndarray]] = {k: [np.zeros(0)] for k in ("x", "y", "z", "q")}
         counts = []
         with h5py.File(payload.artifacts["run"], "r") as run_file:
             traces = run_file["traces"]
             pad_x, pad_y = run_file["pad_x"][...], run_file["pad_y"][...]
             drift = float(run_file.attrs["drift_mm_per_sample"])
-            n_events = traces.shape[0]
-            ctx.progress.set_total(n_events)
-            for event in range(n_events):
-                trace = traces[event].astype(np.float64)  # one event at a time: bounded memory
-                buckets = ctx.rng.choice(trace.shape[1], size=self.pedestal_samples, replace=False)
-                pedestal = np.median(trace[:, buckets], axis=1, keepdims=True)
-                signal = trace - pedestal
-                peak = signal.argmax(axis=1)
-                height = signal[np.arange(signal.shape[0]), peak]
-                hit = height > self.threshold
-                columns["x"].append(pad_x[hit])
-                columns["y"].append(pad_y[hit])
-                columns["z"].append(peak[hit] * drift)
-                columns["q"].append(height[hit] * gains[hit])
-                counts.append(int(hit.sum()))
-                ctx.progress.update()
+            ctx.progress.set_total(len(ctx.events))
+            for block, rng in ctx.event_blocks():  # one generator per fixed block of events
+                for event in block:
+                    trace = traces[event].astype(np.float64)  # one event at a time: bounded memory
+                    buckets = rng.choice(trace.shape[1], size=self.pedestal_samples, replace=False)
+                    pedestal = np.median(trace[:, buckets], axis=1, keepdims=True)
+                    signal = trace - pedestal
+                    peak = signal.argmax(axis=1)
+                    height = signal[np.arange(signal.shape[0]), peak]
+                    hit = height > self.threshold
+                    columns["x"].append(pad_x[hit])
+                    columns["y"].append(pad_y[hit])
+                    columns["z"].append(peak[hit] * drift)
+                    columns["q"].append(height[hit] * gains[hit])
+                    counts.append(int(hit.sum()))
+                    ctx.progress.update()
         points = {k: np.concatenate(v) for k, v in columns.items()}
-        _write_cloud(ctx, self.name, points, np.arange(n_events, dtype=np.int64), np.array(counts, dtype=np.int64))
-        return PhaseResult({self.name: ctx.artifact_path()}, run=ctx.run, metadata={"events": n_events})
+        events = np.arange(ctx.events.start, ctx.events.stop, dtype=np.int64)
+        _write_cloud(ctx, self.name, points, events, np.array(counts, dtype=np.int64))
+        return PhaseResult({self.name: ctx.artifact_path()}, run=ctx.run)
 
 
 class ClusterPhase(Phase):
     """Point cloud → the track's inlier points per event, found with RANSAC."""
 
     name = "clusters"
+    split = Split(dataset="traces", events_per_block=25)
     incoming_schema = CLOUD_SCHEMA
     outgoing_schema = Schema({**CLOUD_SCHEMA.datasets, "inlier": "bool"})
 
@@ -109,17 +115,22 @@ class ClusterPhase(Phase):
         self.trials = trials
 
     def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
-        columns, _event_of_point = _read_cloud(payload.artifacts["clouds"])
-        with h5py.File(payload.artifacts["clouds"], "r") as cloud:
-            events, counts = cloud["event"][...], cloud["point_count"][...]
+        assert ctx.events is not None
+        # this task's events, from the whole run's cloud or from the matching part of it
+        chunks = list(iter_chunks(payload.artifacts["clouds"], [*"xyzq", "point_count"], events=ctx.events))
+        columns = {k: np.concatenate([c[k] for c in chunks] or [np.zeros(0)]) for k in "xyzq"}
+        counts = np.concatenate([c["point_count"] for c in chunks] or [np.zeros(0, dtype=np.int64)])
         points = np.stack([columns["x"], columns["y"], columns["z"]], axis=1)
         inlier = np.zeros(len(points), dtype=bool)
-        ctx.progress.set_total(len(events))
+        ctx.progress.set_total(len(counts))
         # the points of event i are the slice offsets[i]:offsets[i + 1] (they are stored event by event)
         offsets = np.concatenate([[0], np.cumsum(counts)])
-        for first, last in itertools.pairwise(offsets):
-            inlier[first:last] = self._ransac(points[first:last], ctx.rng)
-            ctx.progress.update()
+        for block, rng in ctx.event_blocks():
+            for event in block:
+                first, last = offsets[event - ctx.events.start], offsets[event - ctx.events.start + 1]
+                inlier[first:last] = self._ransac(points[first:last], rng)
+                ctx.progress.update()
+        events = np.arange(ctx.events.start, ctx.events.stop, dtype=np.int64)
         _write_cloud(ctx, self.name, {**columns, "inlier": inlier}, events, counts)
         return PhaseResult({self.name: ctx.artifact_path()}, run=ctx.run)
 

@@ -70,8 +70,8 @@ from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
-from .launch import debug_task, generate_assets, plan, start_pipeline
-from .phase import Phase
+from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
+from .phase import Phase, Split
 from .pipeline import Pipeline
 from .progress import ProgressReporter
 from .report.model import PipelineReport
@@ -136,12 +136,14 @@ __all__ = [
     "RunContext",
     "RunError",
     "RunFile",
+    "RunOutcome",
     "RunSelection",
     "SchedulerModel",
     "Schema",
     "SchemaConflictError",
     "SchemaMismatchError",
     "SlurmModel",
+    "Split",
     "Stage",
     "StageFailed",
     "Status",
@@ -172,5 +174,6 @@ __all__ = [
     "plan",
     "report_dataset",
     "start_pipeline",
+    "to_delayed",
     "write_artifact",
 ]

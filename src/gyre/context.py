@@ -21,7 +21,15 @@ from .progress import ProgressReporter
 from .runs import artifact_filename
 from .workspace.atomic import atomic_path
 
-__all__ = ["ChildRequest", "PhaseChoice", "RunContext", "check_child_name", "make_request"]
+__all__ = [
+    "ChildRequest",
+    "PhaseChoice",
+    "RunContext",
+    "check_child_name",
+    "make_request",
+    "part_artifact_path",
+    "whole_artifact_path",
+]
 
 
 #: the phases of a child: instances, names of the requesting pipeline's phases, or a factory
@@ -148,6 +156,37 @@ class RunContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("gyre.phase"))
     lineage: tuple[str, ...] = ()
     children: list[ChildRequest] = field(default_factory=list)
+    #: the events this task owns, for a phase that declares a ``Split`` (``None`` otherwise):
+    #: the whole run, or one part of it
+    events: range | None = None
+    #: ``(index, count)`` of this part, 1-based, when the run is split; ``None`` for the whole run
+    part: tuple[int, int] | None = None
+    #: block size and the generator of a block (index → generator), for ``event_blocks``
+    events_per_block: int = 0
+    block_rng: Callable[[int], np.random.Generator] | None = field(default=None, repr=False)
+
+    def event_blocks(self) -> Iterator[tuple[range, np.random.Generator]]:
+        """Each fixed event block of ``ctx.events`` with its own random generator.
+
+        A block's generator depends on (seed, lineage, phase, run, block) only, so a phase
+        that draws from it, event by event in order, gets the same numbers whether the run
+        is split or not and whatever the part boundaries. Only for split phases.
+        """
+        if self.events is None or self.block_rng is None or self.events_per_block < 1:
+            raise RuntimeError(
+                f"phase {self.phase!r} asked for event blocks, but it declares no split: "
+                "set `split = gyre.Split(dataset=..., events_per_block=...)` on the phase"
+            )
+        size = self.events_per_block
+        for index in range(self.events.start // size, -(-self.events.stop // size)):
+            block = range(max(index * size, self.events.start), min((index + 1) * size, self.events.stop))
+            if len(block):
+                yield block, self.block_rng(index)
+
+    @property
+    def part_label(self) -> str:
+        """``run 7`` or ``run 7 part 3/8, events 3000-3999``: where this task stands, for messages."""
+        return describe_part(self.run, self.part, self.events)
 
     @property
     def generation(self) -> int:
@@ -187,11 +226,42 @@ class RunContext:
         return self.workspace / f"{self.phase}_assets"
 
     def artifact_path(self, filename: str | None = None) -> Path:
-        """The final path of an artifact of this run (default ``run_0007.h5``)."""
-        return self.artifact_dir / (filename or artifact_filename(self.run))
+        """The final path of an artifact of this run (default ``run_0007.h5``).
+
+        In a part of a split run, the part's own file under ``<phase>/parts/`` (see
+        :func:`part_artifact_path`); gyre merges the parts into the run's path.
+        """
+        path = self.artifact_dir / (filename or artifact_filename(self.run))
+        if self.part is not None and self.events is not None:
+            return part_artifact_path(path, self.events)
+        return path
 
     @contextmanager
     def artifact(self, filename: str | None = None) -> Iterator[Path]:
         """Write an artifact atomically: yields a temporary path, renamed when the block ends cleanly."""
         with atomic_path(self.artifact_path(filename)) as temporary:
             yield temporary
+
+
+def describe_part(run: int, part: tuple[int, int] | None, events: range | None) -> str:
+    """``run 7``, or ``run 7 part 3/8, events 3000-3999`` for a part."""
+    if part is None or events is None:
+        return f"run {run}"
+    return f"run {run} part {part[0]}/{part[1]}, events {events.start}-{events.stop - 1}"
+
+
+def part_artifact_path(path: Path, events: range) -> Path:
+    """Where the part holding ``events`` writes the artifact whose run path is ``path``.
+
+    ``<phase>/run_0007.h5`` → ``<phase>/parts/run_0007.h5/events_000003000-000003999.h5``.
+    """
+    path = Path(path)
+    return path.parent / "parts" / path.name / f"events_{events.start:09d}-{events.stop - 1:09d}{path.suffix}"
+
+
+def whole_artifact_path(part_path: Path) -> Path:
+    """The run's artifact path that a part artifact (:func:`part_artifact_path`) is merged into."""
+    part_path = Path(part_path)
+    if part_path.parent.parent.name != "parts":
+        raise ValueError(f"{part_path} is not a part artifact (<phase>/parts/<file>/events_<first>-<last>)")
+    return part_path.parent.parent.parent / part_path.parent.name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,9 +17,67 @@ from .schema import Schema
 if TYPE_CHECKING:
     from .context import RunContext
 
-__all__ = ["Phase"]
+__all__ = ["Phase", "Split"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A phase's declaration that its events are independent, so gyre may split a run by event range.
+
+    Set it as a class attribute: ``split = Split(dataset="traces", events_per_block=500)``.
+
+    Parameters
+    ----------
+    dataset
+        The dataset of the *run file* whose first axis counts the run's events (read from
+        its shape only). Every split phase of a run sees the same event numbers.
+    events_per_block
+        The fixed block of events: a part is always whole consecutive blocks (the last
+        may be short), and ``ctx.event_blocks()`` gives one random generator per block, so
+        the draws, and the merged artifact, are the same however the run is split. Part of
+        the phase's configuration: changing it recomputes the phase.
+
+    A split phase reads only ``ctx.events`` of its input (``gyre.iter_chunks(path,
+    events=ctx.events)`` does it, also in the part artifact of a split upstream phase),
+    writes through ``ctx.artifact_path()`` / ``ctx.artifact()`` (a part's go under
+    ``<phase>/parts/``), and may define ``merge(parts, ctx)`` to join its parts' results;
+    without it gyre concatenates the parts' ``gyre.write_artifact`` files along ``event``
+    (and ``point``).
+    """
+
+    dataset: str
+    events_per_block: int = 1000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"Split needs the run file's dataset counting events, e.g. 'traces'; got {self.dataset!r}")
+        if isinstance(self.events_per_block, bool) or not isinstance(self.events_per_block, int):
+            raise ValueError(f"Split.events_per_block must be a positive integer, got {self.events_per_block!r}")
+        if self.events_per_block < 1:
+            raise ValueError(f"Split.events_per_block must be a positive integer, got {self.events_per_block!r}")
+
+    def n_blocks(self, n_events: int) -> int:
+        """How many blocks ``n_events`` events make (the last may be short)."""
+        return -(-max(n_events, 0) // self.events_per_block)
+
+    def block(self, index: int, n_events: int) -> range:
+        """The events of block ``index``."""
+        start = index * self.events_per_block
+        return range(start, min(start + self.events_per_block, n_events))
+
+    def parts(self, n_events: int, n_parts: int) -> tuple[range, ...]:
+        """The event ranges of ``n_parts`` parts of similar size, on block boundaries.
+
+        The same for the same ``n_events``, block size and ``n_parts``: part ``i`` holds
+        blocks ``i·B//n`` to ``(i+1)·B//n`` of the ``B`` blocks (``n_parts`` is capped at ``B``).
+        """
+        blocks = self.n_blocks(n_events)
+        count = max(1, min(n_parts, blocks))
+        edges = [min(n_events, (i * blocks // count) * self.events_per_block) for i in range(count + 1)]
+        edges[-1] = n_events
+        return tuple(range(a, b) for a, b in itertools.pairwise(edges))
 
 
 class Phase(ABC):
@@ -35,6 +95,9 @@ class Phase(ABC):
     incoming_schema: ClassVar[Schema | None] = None
     outgoing_schema: ClassVar[Schema | None] = None
     version: ClassVar[str] = "1"
+    #: set to a :class:`Split` when the phase's events are independent: gyre may then run a
+    #: big run's events in parts (``ctx.events``) and merge them (``merge(parts, ctx)``)
+    split: ClassVar[Split | None] = None
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["PROGRESS_TOPIC", "ProgressReporter", "progress_cell"]
+__all__ = ["LOCAL_PROGRESS", "PROGRESS_TOPIC", "ProgressReporter", "progress_cell", "progress_topic"]
 
 PROGRESS_TOPIC = "gyre-progress"
+
+#: where progress messages go when a phase runs in the driver's own thread (the sync model):
+#: set by the watch around the job, read by the task; ``None`` elsewhere
+LOCAL_PROGRESS: ContextVar[Callable[[dict[str, Any]], None] | None] = ContextVar("gyre_local_progress", default=None)
+
+
+def progress_topic(token: str) -> str:
+    """The dask event topic of one job's progress messages: jobs sharing a client do not hear each other's."""
+    return f"{PROGRESS_TOPIC}-{token}"
 
 
 class ProgressReporter:
@@ -30,6 +40,7 @@ class ProgressReporter:
         "_last_check",
         "_last_count",
         "_next",
+        "_stride",
         "completed",
         "phase",
         "run",
@@ -53,6 +64,7 @@ class ProgressReporter:
         self._next = 0.0
         # without a destination nothing is ever checked: update() stays a counter
         self._check_at: float = 1 if emit is not None else float("inf")
+        self._stride = 1
         self._last_check = time.monotonic()
         self._last_count = 0
 
@@ -90,8 +102,8 @@ class ProgressReporter:
             if self._emit is not None:
                 self._emit(self.snapshot())
         per_second = done / elapsed if elapsed > 0 else 0.0
-        stride = max(1, int(per_second * self._interval / 10))
-        self._check_at = self.completed + stride
+        self._stride = min(2 * self._stride, max(1, int(per_second * self._interval / 10)))
+        self._check_at = self.completed + self._stride
 
     def _maybe_emit(self, *, force: bool) -> None:
         if self._emit is None:

@@ -145,6 +145,12 @@ class TaskOutcome:
     children: tuple[Any, ...] = ()
     #: why the outcome is what it is when gyre decided it (cached: which record; skipped: why)
     reason: str | None = None
+    #: for one part of a split run: ``(index, count)``, 1-based, and its events
+    part: tuple[int, int] | None = None
+    events: range | None = None
+    #: for a split run's merged (phase, run): one summary per part (index, count, first and
+    #: last event, status, seconds, worker), in event order
+    parts: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -147,7 +147,8 @@ def main(out: Path, result_path: Path) -> None:
         for run in (1, 2, 3, 6):
             with h5py.File(out / "ws_main" / "Tally" / f"run_{run:04d}.h5", "r") as handle:
                 totals[str(run)] = [float(handle["total"][()]), float(handle["draw"][()])]
-        events = [e[1] for e in client.get_events("gyre-progress")]
+        # each job's progress has its own topic, gyre-progress-<token>
+        events = [e[1] for topic, got in client.get_events().items() if topic.startswith("gyre-progress-") for e in got]
         progress = [e for e in events if e.get("phase") == "Tally"]
         result["main"] = {
             "outcomes": summary(report),

@@ -31,6 +31,7 @@ from ..job.chains import compile_chains
 from ..job.options import AdaptiveLimits
 from ..job.seeding import run_generator, stable_int
 from ..job.shared import clear_shared
+from ..job.splitting import with_run_events
 from ..phase import Phase
 from ..pipeline import Pipeline
 from ..result import TaskOutcome
@@ -281,7 +282,7 @@ class AdaptiveHost:
         chains = compile_chains(
             pipeline, selection, seed=self.seed, token=token, raise_errors=self.raise_errors, lineage=lineage
         )
-        chains = [replace(c, priority=c.priority + node.generation * PRIORITY_STEP) for c in chains]
+        chains = [replace(c, priority=c.priority + node.generation * PRIORITY_STEP) for c in with_run_events(chains)]
         log.info("starting child %s (generation %d, runs %s): %s", node.name, node.generation, selection.runs, by)
         assert self.driver is not None
         self.driver.add_chains(chains)

@@ -82,6 +82,11 @@ def add_commands(sub: Any) -> None:
         default=None,
         help="each run's phases in one task, or never (default: once phases prove shorter than 100 ms)",
     )
+    run.add_argument(
+        "--no-split",
+        action="store_true",
+        help="run every run whole, even when a phase declares a Split (default: split the tail runs by event)",
+    )
 
 
 def print_plan(pipeline: Pipeline, args: argparse.Namespace, *, as_json: bool) -> int:
@@ -129,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         limits=AdaptiveLimits(max_generations=args.max_generations, max_children=args.max_children),
         performance_report=args.performance_report,
         display=not args.no_display,
+        split=not args.no_split,
     )
     try:
         report = run_job(pipeline, args.runs[0], args.runs[1], _model(args), options)

@@ -7,7 +7,8 @@ modules and ``workspace`` (atomic writes, the report's location).
 
 from __future__ import annotations
 
-from .artifacts import EventChunk, iter_chunks, open_run, write_artifact
+from .artifacts import EventChunk, RowBlocks, iter_chunks, open_run, write_artifact
 from .dataset import open_artifacts
+from .parts import concat_artifacts
 
-__all__ = ["EventChunk", "iter_chunks", "open_artifacts", "open_run", "write_artifact"]
+__all__ = ["EventChunk", "RowBlocks", "concat_artifacts", "iter_chunks", "open_artifacts", "open_run", "write_artifact"]

@@ -32,7 +32,7 @@ import numpy as np
 from ..workspace.atomic import atomic_path
 from .lazy import H5Slab, lazy_array
 
-__all__ = ["EventChunk", "iter_chunks", "open_run", "write_artifact"]
+__all__ = ["EventChunk", "RowBlocks", "iter_chunks", "open_run", "write_artifact"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 _NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable."
 _NETCDF_ATTRS = ("_Netcdf4Dimid", "_Netcdf4Coordinates", "_NCProperties", "_nc3_strict")
-_HIDDEN_ATTRS = frozenset(("CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", *_NETCDF_ATTRS))
+#: the file attribute of a part artifact (a split run's part): ``[first event, stop]`` of its rows
+PART_EVENTS_ATTR = "gyre_events"
+_HIDDEN_ATTRS = frozenset(("CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", PART_EVENTS_ATTR, *_NETCDF_ATTRS))
 
 
 def write_artifact(
@@ -111,11 +113,11 @@ def write_artifact(
     return target
 
 
-def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray, dict[str, Any]]:
+def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray | RowBlocks, dict[str, Any]]:
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         raise TypeError(f"data_vars[{name!r}] must be (dims, values) or (dims, values, attrs), got {spec!r}")
     dims = (spec[0],) if isinstance(spec[0], str) else tuple(spec[0])
-    values = np.asarray(spec[1])
+    values = spec[1] if isinstance(spec[1], RowBlocks) else np.asarray(spec[1])
     if values.ndim != len(dims):
         raise ValueError(
             f"data_vars[{name!r}] has {values.ndim} axes but {len(dims)} dimension names {dims}; give one name per axis"
@@ -124,15 +126,15 @@ def _normalise_var(name: str, spec: tuple[Any, ...]) -> tuple[tuple[str, ...], n
 
 
 def _dimension_sizes(
-    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]],
+    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray | RowBlocks, dict[str, Any]]],
     coordinates: Mapping[str, np.ndarray],
 ) -> dict[str, int]:
     sizes: dict[str, int] = {}
     owners: dict[str, str] = {}
-    for dim, values in coordinates.items():
-        if values.ndim != 1:
-            raise ValueError(f"coordinate {dim!r} must be 1-D, got shape {values.shape}")
-        sizes[dim], owners[dim] = len(values), f"coordinate {dim!r}"
+    for dim, coordinate in coordinates.items():
+        if coordinate.ndim != 1:
+            raise ValueError(f"coordinate {dim!r} must be 1-D, got shape {coordinate.shape}")
+        sizes[dim], owners[dim] = len(coordinate), f"coordinate {dim!r}"
     for name, (dims, values, _) in variables.items():
         if name in sizes or name in coordinates:
             raise ValueError(f"{name!r} is both a dimension and a data variable; pass it in coords instead")
@@ -146,9 +148,45 @@ def _dimension_sizes(
     return sizes
 
 
-def _create(handle: Any, name: str, values: np.ndarray, compression: str | None) -> Any:
+@dataclass(frozen=True)
+class RowBlocks:
+    """A variable given as consecutive blocks of rows, read one at a time while it is written.
+
+    Pass it as the values of a ``write_artifact`` variable to write a large array without
+    holding it: ``read(i)`` returns the rows of block ``i`` (``lengths[i]`` of them, in order).
+    """
+
+    lengths: tuple[int, ...]
+    row_shape: tuple[int, ...]
+    dtype: np.dtype
+    read: Any  # Callable[[int], np.ndarray]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The whole variable's shape."""
+        return (sum(self.lengths), *self.row_shape)
+
+    @property
+    def ndim(self) -> int:
+        """Its number of axes."""
+        return 1 + len(self.row_shape)
+
+
+def _create(handle: Any, name: str, values: np.ndarray | RowBlocks, compression: str | None) -> Any:
     import h5py
 
+    if isinstance(values, RowBlocks):
+        string = values.dtype.kind in "UO"
+        dtype = h5py.string_dtype() if string else values.dtype
+        options = {"compression": compression} if compression and sum(values.lengths) else {}
+        dataset = handle.create_dataset(name, shape=values.shape, dtype=dtype, **options)
+        start = 0
+        for index, length in enumerate(values.lengths):
+            if length:
+                block = np.asarray(values.read(index))
+                dataset[start : start + length] = block.astype(object) if string else block
+            start += length
+        return dataset
     if values.dtype.kind in "UO":
         return handle.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
     options = {"compression": compression} if compression and values.ndim and values.size else {}
@@ -288,6 +326,7 @@ def iter_chunks(
     chunk_events: int | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     point_count: str = "point_count",
+    events: range | None = None,
 ) -> Iterator[EventChunk]:
     """Iterate a run file's events in chunks of bounded size, holding one chunk at a time.
 
@@ -304,11 +343,16 @@ def iter_chunks(
         Events per chunk; by default as many as fit in ``chunk_bytes``.
     chunk_bytes
         Upper bound of a chunk's size (all ``names`` together) when ``chunk_events`` is not given.
+    events
+        Only these events (a ``range`` of step 1, e.g. ``ctx.events`` in a split phase).
+        In the part artifact of a split run, whose rows are only its part's events, the
+        event numbers are those of the run: the part's own events are found where they are.
 
     Yields
     ------
     EventChunk
-        ``chunk["energy"]`` is the ``energy`` rows of events ``chunk.start:chunk.stop``.
+        ``chunk["energy"]`` is the ``energy`` rows of events ``chunk.start:chunk.stop``
+        (event numbers of the run).
     """
     import h5py
 
@@ -329,6 +373,8 @@ def iter_chunks(
         if len(set(lengths.values())) > 1:
             raise ValueError(f"{path}: the datasets do not have the same number of events: {lengths}")
         n_events = next(iter(lengths.values()))
+        first = int(np.asarray(handle.attrs.get(PART_EVENTS_ATTR, [0, n_events]))[0])  # a part's first event
+        rows = _rows_of(path, events, first, n_events)
         if chunk_events is None:
             row = sum(_row_bytes(datasets[n]) for n in per_event)
             row += 8 * bool(ragged)  # the point counts themselves
@@ -336,9 +382,9 @@ def iter_chunks(
                 n_points = datasets[next(iter(ragged))].shape[0]
                 row += sum(_row_bytes(datasets[n]) for n in ragged) * -(-n_points // max(n_events, 1))
             chunk_events = rows_per_chunk(row, chunk_bytes)
-        point = 0
-        for start in range(0, n_events, chunk_events):
-            stop = min(start + chunk_events, n_events)
+        point = int(np.asarray(counts[: rows.start], dtype=np.int64).sum()) if counts is not None else 0
+        for start in range(rows.start, rows.stop, chunk_events):
+            stop = min(start + chunk_events, rows.stop)
             arrays = {name: datasets[name][start:stop] for name in per_event}
             if counts is not None:
                 chunk_counts = np.asarray(counts[start:stop], dtype=np.int64)
@@ -346,7 +392,19 @@ def iter_chunks(
                 arrays.update({name: datasets[name][point:end] for name in ragged})
                 arrays.setdefault(point_count, chunk_counts)
                 point = end
-            yield EventChunk(start, stop, arrays)
+            yield EventChunk(first + start, first + stop, arrays)
+
+
+def _rows_of(path: Any, events: range | None, first: int, n_events: int) -> range:
+    """The rows of a file holding events ``first:first + n_events`` that hold ``events``."""
+    if events is None:
+        return range(n_events)
+    if events.step != 1 or events.start < first or events.stop > first + n_events:
+        raise ValueError(
+            f"{path}: events {events.start}-{events.stop - 1} asked, but the file holds events "
+            f"{first}-{first + n_events - 1} (pass a range of step 1 within them, e.g. ctx.events)"
+        )
+    return range(events.start - first, events.stop - first)
 
 
 def _dataset(handle: Any, path: Any, name: str) -> Any:

@@ -26,6 +26,10 @@ class RunChain:
     tasks: tuple[TaskSpec, ...]
     keys: tuple[str, ...]
     priority: int
+    #: a split run's parts (event ranges, in order) and the indices of the phases computed in
+    #: parts (``gyre.job.splitting``); empty for a run computed whole
+    parts: tuple[range, ...] = ()
+    split: frozenset[int] = frozenset()
 
     @property
     def payload(self) -> PhaseResult:
@@ -90,7 +94,7 @@ def to_dot(
         run = chain.run.run
         lines.append(f'  "run-{run}" [label="run {run}\\n{chain.run.size} B", shape=folder];')
         previous = f"run-{run}"
-        for spec in chain.tasks:
+        for index, spec in enumerate(chain.tasks):
             node = f"{spec.phase.name}-{run}"
             style = "solid" if spec.compute else "dashed"
             mode = "compute" if spec.compute else "cached"
@@ -99,6 +103,8 @@ def to_dot(
                 mode = str(states[(spec.phase.name, run)])
                 style = f'"filled,{style}"'
                 fill = f', fillcolor="{PLAN_COLOURS.get(mode, "white")}"'
+            if index in chain.split:
+                mode += f", {len(chain.parts)} parts, merged"
             lines.append(f'  "{node}" [label="{spec.phase.name}\\nrun {run} ({mode})", style={style}{fill}];')
             lines.append(f'  "{previous}" -> "{node}";')
             previous = node

@@ -113,6 +113,9 @@ class JobOptions:
         Show progress and print the report in the terminal.
     ``runs_to_skip``
         Run numbers left out of the range.
+    ``split``
+        Split the big runs of phases that declare a ``gyre.Split`` into parts by event range
+        when they would be the job's tail (``gyre.job.splitting``); ``False`` runs every run whole.
     """
 
     window: int | None = None
@@ -126,6 +129,7 @@ class JobOptions:
     performance_report: str | Path | bool | None = None
     display: bool = True
     runs_to_skip: frozenset[int] = frozenset()
+    split: bool = True
 
     def __post_init__(self) -> None:
         if self.window is not None and (isinstance(self.window, bool) or self.window < 1):

@@ -64,7 +64,8 @@ def prepare_job(pipeline: Pipeline, run_min: int, run_max: int, options: JobOpti
             format_runs(selection.missing),
         )
     seed = workspace_seed(pipeline.workspace_path, pipeline.seed)
-    sweep_temporaries(p.artifact_dir(pipeline.workspace_path) for p in pipeline.phases)
+    directories = [p.artifact_dir(pipeline.workspace_path) for p in pipeline.phases]
+    sweep_temporaries([*directories, *(part for d in directories for part in d.glob("parts/*"))])  # split runs' parts
     return PreparedJob(
         pipeline=pipeline,
         run_min=run_min,

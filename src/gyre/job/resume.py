@@ -38,6 +38,7 @@ from ..workspace.manifest import (
     timestamp,
     verify_artifacts,
 )
+from ..workspace.parts import PartJournal
 from .options import ResumePolicy
 from .seeding import fresh_seed
 
@@ -295,8 +296,12 @@ class ManifestWriter:
     can count them. Cached, skipped and loaded (inactive) outcomes write nothing.
     """
 
-    def __init__(self, manifest: Manifest, plan: ResumePlan, *, lineage: Sequence[str] = ()) -> None:
+    def __init__(
+        self, manifest: Manifest, plan: ResumePlan, *, lineage: Sequence[str] = (), parts: PartJournal | None = None
+    ) -> None:
         self.manifest = manifest
+        #: where the finished parts of split runs are recorded (``None``: not recorded)
+        self.parts = parts
         self.plan = plan
         self.lineage = tuple(lineage)
         self.written = 0
@@ -304,11 +309,37 @@ class ManifestWriter:
 
     def task_done(self, outcome: TaskOutcome) -> None:
         """Write the record of ``outcome`` if it was computed here."""
-        if outcome.status not in (Status.DONE, Status.FAILED) or tuple(outcome.lineage) != self.lineage:
+        record = self._record_of(outcome)
+        if record is None:
             return
+        try:
+            self.manifest.write(record)
+        except OSError as exc:
+            log.error("could not write the manifest record of %s run %d: %s", outcome.phase, outcome.run, exc)
+            return
+        self._recorded.add((outcome.phase, outcome.run))
+        self.written += 1
+
+    def part_done(self, outcome: TaskOutcome) -> None:
+        """Record a finished part of a split run, so that an interrupted job can reuse it."""
+        if self.parts is None or outcome.status != Status.DONE or outcome.part is None or outcome.events is None:
+            return
+        record = self._record_of(outcome)
+        if record is None:
+            return
+        index, count = outcome.part
+        try:
+            self.parts.write_part(record, index=index, count=count, events=outcome.events)
+        except OSError as exc:
+            log.error("could not record part %d/%d of %s run %d: %s", index, count, outcome.phase, outcome.run, exc)
+
+    def _record_of(self, outcome: TaskOutcome) -> ManifestRecord | None:
+        """The manifest record of a computed outcome, ``None`` if it is not to be recorded."""
+        if outcome.status not in (Status.DONE, Status.FAILED) or tuple(outcome.lineage) != self.lineage:
+            return None
         decision = self.plan.decisions.get((outcome.phase, outcome.run))
         if decision is None or decision.action != "compute":
-            return
+            return None
         from .. import __version__
 
         record = ManifestRecord(
@@ -328,17 +359,12 @@ class ManifestWriter:
             started=timestamp(outcome.started),
             finished=timestamp(outcome.finished),
             error=outcome.error,
+            parts=[dict(part) for part in outcome.parts],
         )
         if record.status == "done" and not record.artifacts and outcome.result is not None and outcome.result.artifacts:
             log.warning("no artifact facts for %s run %d: it will be recomputed", outcome.phase, outcome.run)
-            return
-        try:
-            self.manifest.write(record)
-        except OSError as exc:
-            log.error("could not write the manifest record of %s run %d: %s", outcome.phase, outcome.run, exc)
-            return
-        self._recorded.add((outcome.phase, outcome.run))
-        self.written += 1
+            return None
+        return record
 
     def catch_up(self, outcomes: Iterable[TaskOutcome]) -> None:
         """Write the records an interruption kept :meth:`task_done` from writing (idempotent)."""

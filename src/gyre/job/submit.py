@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections import deque
@@ -14,8 +15,10 @@ from ..execution.base import Completed, Engine
 from ..result import Status, TaskOutcome
 from .chains import RunChain
 from .fusion import FusionPolicy, execute_chain, fused_key
+from .merge import failed_run, merge_parts
 from .options import RUNS_PER_THREAD, JobOptions
-from .worker import execute_phase
+from .splitting import part_key
+from .worker import TaskSpec, execute_phase
 
 __all__ = ["Driver", "Listener"]
 
@@ -28,13 +31,19 @@ class Listener(Protocol):
     """Something that watches outcomes as they arrive (the display, the dashboard page, ...)."""
 
     def task_done(self, outcome: TaskOutcome) -> None:
-        """Called in the driver for every (phase, run) as soon as its outcome is known."""
+        """Called in the driver for every (phase, run) as soon as its outcome is known.
+
+        A listener may also define ``part_done(outcome)``: called for every part of a split
+        run (``outcome.part`` set) as it finishes; ``task_done`` then comes with the merge.
+        """
 
 
 @dataclass
 class _ChainState:
     chain: RunChain
     outcomes: dict[int, TaskOutcome] = field(default_factory=dict)
+    #: part task key → its spec, for the parts of a split run in flight
+    part_specs: dict[str, TaskSpec] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -77,10 +86,13 @@ class Driver:
         #: how many runs went as one fused task
         self.fused_runs = 0
         self._queue = deque(chains)
-        self._where: dict[str, tuple[_ChainState, int]] = {}
+        #: task key → its run, the phase index it stands for and its part number (0: not a part)
+        self._where: dict[str, tuple[_ChainState, int, int]] = {}
         self._in_flight = 0
         self.max_in_flight = 0
         self.outcomes: list[TaskOutcome] = []
+        #: the outcomes of the parts of split runs (the merged (phase, run)s are in ``outcomes``)
+        self.part_outcomes: list[TaskOutcome] = []
         self.cancelled = False
         self.cached = dict(cached or {})
 
@@ -91,14 +103,24 @@ class Driver:
             entry = self._where.pop(completed.key, None)
             if entry is None:  # cancelled after the engine collected it: already recorded as skipped
                 continue
-            state, where = entry
+            state, where, number = entry
+            if number:
+                part = self._part_outcome(completed, state)
+                self._record_part(part)
+                if self.fail_fast and part.status == Status.FAILED and not self.cancelled:
+                    if where not in state.outcomes:  # the run fails now, not when its merge would have said so
+                        state.outcomes[where] = failed_run(state.chain.tasks[where], part)
+                        self._record(state.outcomes[where])
+                    self._cancel(f"fail_fast: run {part.run} failed in phase {part.phase}")
+                continue
             failure: TaskOutcome | None = None
             for index in _indices(state, where):
                 if where == _WHOLE_CHAIN:
                     outcome = self._outcome(_part(completed, index), state, index)
                 else:
                     outcome = self._outcome(completed, state, index)
-                    self.fusion.observe(outcome)
+                    if not outcome.parts:  # a merge's time says nothing about a phase's
+                        self.fusion.observe(outcome)
                 state.outcomes[index] = outcome
                 self._record(outcome)
                 if failure is None and outcome.status == Status.FAILED:
@@ -143,10 +165,12 @@ class Driver:
         chain = self._queue.popleft()
         state = _ChainState(chain)
         upstream: Any = chain.payload
-        if self.fusion.fusing and not any(key in self.cached for key in chain.keys):
+        if chain.parts:
+            self._submit_split(chain, state)
+        elif self.fusion.fusing and not any(key in self.cached for key in chain.keys):
             key = fused_key([spec.phase.name for spec in chain.tasks], chain.tasks[0].token, chain.run.run)
             self.engine.submit(execute_chain, list(chain.tasks), upstream, key=key, priority=chain.priority)
-            self._where[key] = (state, _WHOLE_CHAIN)
+            self._where[key] = (state, _WHOLE_CHAIN, 0)
             self.fused_runs += 1
         else:
             for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
@@ -155,11 +179,74 @@ class Driver:
                     self._record(upstream)
                     continue
                 upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
-                self._where[key] = (state, index)
-            if state.complete:
-                return
+                self._where[key] = (state, index, 0)
+        if state.complete:
+            return
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _submit_split(self, chain: RunChain, state: _ChainState) -> None:
+        """A split run's tasks: its split phases part by part (part k of a phase after part k of
+        the one before), each merged once its parts are done; its other phases whole."""
+        upstream: Any = chain.payload
+        by_part: list[Any] | None = None  # the previous phase's parts, if it was split
+        count = len(chain.parts)
+        for index, (spec, key) in enumerate(zip(chain.tasks, chain.keys)):
+            if key in self.cached:
+                upstream = state.outcomes[index] = self.cached[key]
+                self._record(upstream)
+                by_part = None
+                continue
+            if index not in chain.split:
+                upstream = self.engine.submit(execute_phase, spec, upstream, key=key, priority=chain.priority)
+                self._where[key] = (state, index, 0)
+                by_part = None
+                continue
+            handles = []
+            for number, events in enumerate(chain.parts, start=1):
+                name = part_key(key, number, count)
+                if name in self.cached:  # finished by an interrupted job
+                    handles.append(self.cached[name])
+                    self._record_part(self.cached[name])
+                    continue
+                part = dataclasses.replace(spec, events=events, part=(number, count))
+                source = by_part[number - 1] if by_part is not None else upstream
+                handles.append(self.engine.submit(execute_phase, part, source, key=name, priority=chain.priority))
+                self._where[name] = (state, index, number)
+                state.part_specs[name] = part
+            # the merge waits for the previous phase's outcome too: a failed merge upstream skips this phase
+            upstream = self.engine.submit(merge_parts, spec, upstream, *handles, key=key, priority=chain.priority)
+            self._where[key] = (state, index, 0)
+            by_part = handles
+
+    def _part_outcome(self, completed: Completed, state: _ChainState) -> TaskOutcome:
+        spec = state.part_specs.pop(completed.key)
+        if completed.error is None and isinstance(completed.value, TaskOutcome):
+            return completed.value
+        if completed.cancelled:
+            return spec.skipped("cancelled")
+        error = completed.error
+        message = f"{type(error).__name__}: {error}" if error is not None else f"unexpected value {completed.value!r}"
+        if isinstance(error, WorkerLostError):
+            message = f"the worker running phase {spec.phase.name!r} on {spec.label} died repeatedly: {error}"
+        log.error("phase %s on %s ended without an outcome: %s", spec.phase.name, spec.label, message)
+        return TaskOutcome(
+            phase=spec.phase.name,
+            run=spec.run,
+            status=Status.FAILED,
+            error=f"phase {spec.phase.name!r} on {spec.label}: {message}",
+            error_type=type(error).__name__ if error is not None else None,
+            lineage=spec.lineage,
+            part=spec.part,
+            events=spec.events,
+        )
+
+    def _record_part(self, outcome: TaskOutcome) -> None:
+        self.part_outcomes.append(outcome)
+        for listener in self.listeners:
+            part_done = getattr(listener, "part_done", None)
+            if part_done is not None:
+                part_done(outcome)
 
     def _outcome(self, completed: Completed, state: _ChainState, index: int) -> TaskOutcome:
         spec = state.chain.tasks[index]
@@ -195,7 +282,7 @@ class Driver:
         self.cancelled = True
         log.warning("cancelling the remaining work: %s", reason)
         self.engine.cancel()
-        for state, index in ((s, i) for s, where in list(self._where.values()) for i in _indices(s, where)):
+        for state, index in ((s, i) for s, where, _ in list(self._where.values()) for i in _indices(s, where)):
             if index not in state.outcomes:
                 outcome = state.chain.tasks[index].skipped(reason)
                 state.outcomes[index] = outcome

@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..context import RunContext
+import numpy as np
+
+from ..context import RunContext, describe_part
 from ..errors import BadRunFileError, InvalidResultError, MissingArtifactError, PhaseFailed, RunError
 from ..phase import Phase
-from ..progress import PROGRESS_TOPIC, ProgressReporter
+from ..progress import LOCAL_PROGRESS, ProgressReporter, progress_topic
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
-from .seeding import run_generator
+from .seeding import block_generator, run_generator
 from .shared import load_shared
 
-__all__ = ["PickledPhase", "TaskSpec", "execute_phase"]
+__all__ = ["PickledPhase", "TaskSpec", "execute_phase", "failed_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,16 @@ class TaskSpec:
     run_file_schema: Schema | None = None
     raise_errors: bool = False
     progress_interval: float = 0.5
+    #: a split phase's events (the whole run's, or a part's) and, for a part, ``(index, count)``
+    events: range | None = None
+    part: tuple[int, int] | None = None
     #: the phase's pickled form, shared by all the job's specs of this phase (see ``PickledPhase``)
     pickled: PickledPhase | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """``run 7``, or ``run 7 part 3/8, events 3000-3999`` for a part of a split run."""
+        return describe_part(self.run, self.part, self.events)
 
     def skipped(self, why: str) -> TaskOutcome:
         """The outcome of this (phase, run) when it is not run: status ``skipped``, ``error`` saying why."""
@@ -53,6 +63,8 @@ class TaskSpec:
             error=f"skipped: {why}",
             lineage=self.lineage,
             reason=why,
+            part=self.part,
+            events=self.events if self.part else None,
         )
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -118,22 +130,7 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         if spec.raise_errors:
             raise
         error = exc if isinstance(exc, RunError) else _wrap(exc, spec)
-        detail = "".join(traceback.format_exception(exc))
-        log.error("phase %s failed on run %d:\n%s", phase.name, spec.run, detail)
-        return TaskOutcome(
-            phase=phase.name,
-            run=spec.run,
-            status=Status.FAILED,
-            error=str(error),
-            error_type=type(exc).__name__,
-            traceback=detail,
-            started=started,
-            finished=time.time(),
-            worker=worker,
-            host=socket.gethostname(),
-            lineage=spec.lineage,
-            children=tuple(children),
-        )
+        return failed_outcome(spec, exc, error, started=started, worker=worker, children=tuple(children))
     return TaskOutcome(
         phase=phase.name,
         run=spec.run,
@@ -146,6 +143,40 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         lineage=spec.lineage,
         artifacts=artifacts,
         children=tuple(children),
+        part=spec.part,
+        events=spec.events if spec.part else None,
+    )
+
+
+def failed_outcome(
+    spec: TaskSpec,
+    exc: BaseException,
+    error: BaseException,
+    *,
+    started: float,
+    worker: str,
+    children: tuple[Any, ...] = (),
+    parts: tuple[Any, ...] = (),
+) -> TaskOutcome:
+    """The ``failed`` outcome of ``spec`` for ``exc`` (raised in it), described by ``error``; logs the traceback."""
+    detail = "".join(traceback.format_exception(exc))
+    log.error("phase %s failed on %s:\n%s", spec.phase.name, spec.label, detail)
+    return TaskOutcome(
+        phase=spec.phase.name,
+        run=spec.run,
+        status=Status.FAILED,
+        error=str(error),
+        error_type=type(exc).__name__,
+        traceback=detail,
+        started=started,
+        finished=time.time(),
+        worker=worker,
+        host=socket.gethostname(),
+        lineage=spec.lineage,
+        children=children,
+        part=spec.part,
+        events=spec.events if spec.part else None,
+        parts=parts,
     )
 
 
@@ -158,10 +189,14 @@ def _compute(spec: TaskSpec, payload: PhaseResult, children: list[Any]) -> Phase
         run=spec.run,
         phase=phase.name,
         rng=run_generator(spec.seed, phase.name, spec.run, spec.lineage),
-        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(), interval=spec.progress_interval),
+        progress=ProgressReporter(phase.name, spec.run, _progress_emitter(spec.token), interval=spec.progress_interval),
         shared=load_shared(spec.token, phase, spec.workspace),
         log=logging.getLogger(f"gyre.phase.{phase.name}"),
         lineage=spec.lineage,
+        events=spec.events,
+        part=spec.part,
+        events_per_block=phase.split.events_per_block if phase.split else 0,
+        block_rng=_block_rng(spec) if spec.events is not None else None,
     )
     ctx.progress.start()
     try:
@@ -172,14 +207,43 @@ def _compute(spec: TaskSpec, payload: PhaseResult, children: list[Any]) -> Phase
     children.extend(ctx.children)  # adaptive child requests go back to the driver with the outcome
     ctx.progress.finish()
     _check_result(spec, result, what="returned")
+    if spec.part is not None:
+        _mark_parts(spec, result)
     if not result.successful:
         facts = ", ".join(f"{k}={v}" for k, v in result.metadata.items())
         raise InvalidResultError(
-            f"phase {phase.name!r} judged run {spec.run} invalid (successful=False)" + (f": {facts}" if facts else ""),
+            f"phase {phase.name!r} judged {spec.label} invalid (successful=False)" + (f": {facts}" if facts else ""),
             phase=phase.name,
             run=spec.run,
         )
     return result
+
+
+def _block_rng(spec: TaskSpec) -> Callable[[int], np.random.Generator]:
+    """Block index → its generator, for ``ctx.event_blocks()``."""
+
+    def generator(block: int) -> np.random.Generator:
+        return block_generator(spec.seed, spec.phase.name, spec.run, block, spec.lineage)
+
+    return generator
+
+
+def _mark_parts(spec: TaskSpec, result: PhaseResult) -> None:
+    """Check that a part wrote its own artifacts (not the run's) and mark the HDF5 ones with its events."""
+    from ..io.parts import is_hdf5, mark_part
+
+    assert spec.events is not None
+    for key, path in result.artifacts.items():
+        if Path(path).parent.parent.name != "parts":
+            raise InvalidResultError(
+                f"phase {spec.phase.name!r} returned artifact {key!r} at {path} for {spec.label}: a part "
+                "must write its own file; write to ctx.artifact_path() (or ctx.artifact()), which gives "
+                "the part's path, not to phase.artifact_path(...)",
+                phase=spec.phase.name,
+                run=spec.run,
+            )
+        if is_hdf5(path):
+            mark_part(path, spec.events)
 
 
 def _load(spec: TaskSpec, payload: PhaseResult) -> PhaseResult:
@@ -261,7 +325,7 @@ def _unreadable_run_file(spec: TaskSpec, path: Path, reason: OSError) -> BadRunF
 
 
 def _wrap(exc: Exception, spec: TaskSpec) -> PhaseFailed:
-    message = f"phase {spec.phase.name!r} raised on run {spec.run}: {type(exc).__name__}: {exc}"
+    message = f"phase {spec.phase.name!r} raised on {spec.label}: {type(exc).__name__}: {exc}"
     if isinstance(exc, OSError) and getattr(exc, "filename", None):
         message += f" (file {exc.filename})"
     return PhaseFailed(message, phase=spec.phase.name, run=spec.run)
@@ -283,15 +347,18 @@ def _worker_address() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _progress_emitter() -> Callable[[dict[str, Any]], None] | None:
+def _progress_emitter(token: str) -> Callable[[dict[str, Any]], None] | None:
+    """Where a run's progress goes: the job's own event topic on the scheduler; outside a dask
+    worker, the watch of a job run in this very thread (the sync model), if any."""
     worker = _worker()
     if worker is None:
-        return None
+        return LOCAL_PROGRESS.get()
+    topic = progress_topic(token)
 
     address = str(worker.address)
 
     def emit(message: dict[str, Any]) -> None:
         # where and since when it runs: the gyre page's running bars and worker column
-        worker.log_event(PROGRESS_TOPIC, {**message, "worker": address, "at": time.time()})
+        worker.log_event(topic, {**message, "worker": address, "at": time.time()})
 
     return emit

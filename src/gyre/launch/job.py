@@ -53,15 +53,18 @@ def run_job(
         ):
             job = prepare_job(pipeline, run_min, run_max, options)
             plan = plan_job(job, manifest, options)
-            if engine is None and not (plan.count("compute") or plan.count("load")):
+            idle = engine is None and not (plan.count("compute") or plan.count("load"))
+            if idle:
                 log.info("every (phase, run) is cached: no cluster is started")
                 engine = SyncEngine(raise_errors=False)
             engine = engine or cluster.enter_context(model.open())
-            outcomes, host, interrupted = watched_run(job, plan, engine, model, manifest, options)
+            outcomes, host, interrupted = watched_run(
+                job, plan, engine, model, manifest, options, cluster_started=not idle
+            )
             report = job_report(
                 job,
                 outcomes,
-                execution=model.describe(),
+                execution=f"{model.describe()}, not started: nothing to compute" if idle else model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
                 notes=[*plan.notes(), *model.notes()],
@@ -70,7 +73,8 @@ def run_job(
             if options.display:
                 print(report.render(), flush=True)
                 workspace = pipeline.workspace_path
-                print(f"gyre: report written to {report_path(workspace)} and {html_report_path(workspace)}", flush=True)
+                written = [str(p) for p in (report_path(workspace), html_report_path(workspace)) if p.exists()]
+                print(f"gyre: report written to {' and '.join(written)}", flush=True)
             if interrupted is not None:
                 interrupted.report = report
                 raise interrupted

@@ -38,6 +38,7 @@ def plan(
     force_phases: Iterable[str] = (),
     resume: ResumePolicy | None = None,
     fuse: bool | None = None,
+    split: bool = True,
 ) -> JobPlan:
     """What ``start_pipeline`` with these arguments would do per (phase, run), and why; computes nothing.
 
@@ -63,5 +64,6 @@ def plan(
         force_phases=force_phases,
         resume=resume,
         fuse=fuse,
+        split=split,
     )
     return dry_run(pipeline, run_min, run_max, options)

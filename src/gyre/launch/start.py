@@ -45,6 +45,7 @@ def start_pipeline(
     force_phases: Iterable[str] = (),
     resume: ResumePolicy | None = None,
     fuse: bool | None = None,
+    split: bool = True,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
 
@@ -61,6 +62,8 @@ def start_pipeline(
     (default: ``default_window``, from the worker threads). ``fuse=True`` runs each run's
     phases in one task: far less overhead on short tasks, same outcomes (see ``gyre.job.fusion``);
     the default ``None`` does so once the first phases prove shorter than 100 ms, ``False`` never.
+    Phases that declare a ``gyre.Split`` have their tail runs split by event range and merged
+    (same artifacts as unsplit); ``split=False`` runs every run whole.
 
     Phases may request adaptive children with ``ctx.spawn(...)``, and ``adaptive`` (or a
     ``pipeline.adaptive`` attribute) is called with each finished run's outcome to request
@@ -95,6 +98,7 @@ def start_pipeline(
         force_phases=force_phases,
         resume=resume,
         fuse=fuse,
+        split=split,
     )
     return run_job(pipeline, run_min, run_max, model, options)
 
@@ -113,6 +117,7 @@ def job_options(
     force_phases: Iterable[str],
     resume: ResumePolicy | None,
     fuse: bool | None,
+    split: bool = True,
 ) -> JobOptions:
     """The :class:`JobOptions` of ``start_pipeline``'s keyword arguments (``gyre.plan`` takes the same)."""
     return JobOptions(
@@ -127,6 +132,7 @@ def job_options(
         performance_report=performance_report,
         display=not disable_display,
         runs_to_skip=frozenset(runs_to_skip or ()),
+        split=split,
     )
 
 

@@ -19,6 +19,7 @@ from ..job.options import JobOptions
 from ..job.prepare import PreparedJob, cached_outcomes
 from ..job.resume import ManifestWriter, ResumePlan
 from ..job.shared import clear_shared
+from ..job.splitting import split_chains
 from ..job.submit import Driver
 from ..result import TaskOutcome
 from ..runs import format_runs
@@ -26,6 +27,7 @@ from ..watch.board import RunBoard
 from ..watch.live import Watch, performance_report_path
 from ..watch.terminal import TerminalDisplay
 from ..workspace.manifest import Manifest
+from ..workspace.parts import PartJournal
 
 __all__ = ["watched_run"]
 
@@ -33,9 +35,20 @@ log = logging.getLogger(__name__)
 
 
 def watched_run(
-    job: PreparedJob, plan: ResumePlan, engine: Engine, model: ExecutionModel, manifest: Manifest, options: JobOptions
+    job: PreparedJob,
+    plan: ResumePlan,
+    engine: Engine,
+    model: ExecutionModel,
+    manifest: Manifest,
+    options: JobOptions,
+    *,
+    cluster_started: bool = True,
 ) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
-    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped."""
+    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped.
+
+    ``cluster_started=False`` says that the plan computes nothing and no cluster was started
+    for it: the display says so instead of naming the execution model.
+    """
     pipeline, selection = job.pipeline, job.selection
     log.info(
         "starting %s: runs %d-%d (%d found), seed %d, on %s",
@@ -62,16 +75,30 @@ def watched_run(
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
     display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
-    watch = Watch(display, engine, model, board, performance_report=report_path)
     cached = cached_outcomes(chains, plan)
+    watch = Watch(
+        display,
+        engine,
+        model,
+        board,
+        performance_report=report_path,
+        token=job.token,
+        cached_only=None if cluster_started else len(cached),
+    )
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
-    writer = ManifestWriter(manifest, plan)
-    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached=cached)
+    parts = PartJournal(pipeline.workspace_path, flush_every=0.5)
+    # a learned cost predictor goes in as split_chains(..., cost=predictor): cost(phase, run) -> work
+    split = split_chains(
+        chains, plan, n_threads=engine.n_threads, journal=parts, policy=options.resume, enabled=options.split
+    )
+    chains = split.chains
+    writer = ManifestWriter(manifest, plan, parts=parts)
+    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached={**cached, **split.cached})
     host.attach(driver)
     from ..job.worker_log import worker_logs  # imports distributed
 
     try:
-        with watch, worker_logs(engine.client, pipeline.workspace_path, token=job.token):
+        with watch, parts, worker_logs(engine.client, pipeline.workspace_path, token=job.token):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
         reason = f"interrupted by {signal.Signals(exc.signum).name}"

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..adaptive.lineage import ChildSummary, lineage_summary, tree_order
-from ..result import STATUSES, Status, TaskOutcome
+from ..result import STATUSES, Status, TaskOutcome, group_failures
 from ..runs import runs_phrase
+from ..watch.failures import failure_line
 from ..workspace.atomic import atomic_path
 from ..workspace.layout import report_path
 
@@ -125,6 +126,7 @@ class PipelineReport:
                     "started": None,
                     "finished": None,
                     "lineage": [],
+                    "parts": [],
                 }
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +176,18 @@ class PipelineReport:
             handle.write("\n}\n")
         return target
 
+    def __repr__(self) -> str:
+        """One line: ``<PipelineReport 'name': 12 runs × 3 phases, 34 done, 1 failed (run 7), report.json at …>``."""
+        from .notebook import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook cell: summary, counts, failures grouped, a compact run × phase grid."""
+        from .notebook import report_html
+
+        return report_html(self)
+
     def render(self, *, max_runs: int = 40) -> str:
         """The report as text: counts per phase, failures, and a run × phase grid for small jobs."""
         return render_report(self, max_runs=max_runs)
@@ -202,6 +216,7 @@ def _outcome_record(outcome: TaskOutcome) -> dict[str, Any]:
         "started": outcome.started,
         "finished": outcome.finished,
         "lineage": list(outcome.lineage),
+        "parts": [_jsonable(dict(part)) for part in outcome.parts],
     }
 
 
@@ -244,30 +259,59 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
             f"  {phase:<{width}}  {counts['done']:>6} {counts['cached']:>6} {counts['failed']:>6} "
             f"{counts['skipped']:>7} {counts['missing']:>7}"
         )
-    failures = report.failures()
-    if failures:
-        lines += ["", "  failures:"]
-        for failure in failures[:50]:
-            lines.append(f"    run {failure.run} phase {failure.phase}: {failure.error}")
-        if len(failures) > 50:
-            lines.append(f"    ... and {len(failures) - 50} more (see report.json)")
+    groups = group_failures(report.outcomes)
+    if groups:
+        lines += ["", "  failures (alike failures of a phase on one line, with their runs):"]
+        for group in groups[:50]:
+            lines.append(f"    {group.phase}, {failure_line(group)}")
+        if len(groups) > 50:
+            lines.append(f"    ... and {len(groups) - 50} more kinds of failure (see report.json)")
     all_runs = sorted(set(report.runs) | set(report.missing_runs))
     if 0 < len(all_runs) <= max_runs:
-        lines += ["", "  " + "run".rjust(6) + "  " + "  ".join(p[:8].rjust(8) for p in report.phases)]
+        widths = [max(8, len(p)) for p in report.phases]  # phase names whole, never cut
+        lines += ["", "  " + "run".rjust(6) + "  " + "  ".join(p.rjust(w) for p, w in zip(report.phases, widths))]
         for run in all_runs:
-            cells = []
+            cells: list[str] = []
             for phase in report.phases:
                 status = report.status(phase, run)
                 outcome: TaskOutcome | None = None if status == Status.MISSING else report.outcome(phase, run)
-                duration = outcome.duration if outcome is not None else None
+                duration = _work_seconds(outcome) if outcome is not None else None
                 text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == Status.DONE else "")
-                cells.append(text.rjust(8))
+                cells.append(text.rjust(widths[len(cells)]))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
         lines.append("  (✓ done, c cached, ✗ failed, - skipped, ? missing)")
+    lines += render_parts(report.outcomes)
     lines += render_lineage(report.children, root=report.pipeline)
     if report.notes:
         lines += ["", *[f"  note: {note}" for note in report.notes]]
     return "\n".join(lines)
+
+
+def _work_seconds(outcome: TaskOutcome) -> float | None:
+    """The seconds a (phase, run) took: its task's, plus its parts' for a split run."""
+    if outcome.duration is None:
+        return None
+    return outcome.duration + sum(float(part.get("seconds") or 0.0) for part in outcome.parts)
+
+
+def render_parts(outcomes: Sequence[TaskOutcome], *, max_lines: int = 40) -> list[str]:
+    """The parts of the split runs, one line each: ``clouds run 7 part 3/8, events 3000-3999: done 1.20 s``."""
+    split = sorted((o for o in outcomes if o.parts), key=lambda o: (o.run, o.phase))
+    if not split:
+        return []
+    head = f"  split runs ({len(split)} (phase, run)s in parts, then merged; the seconds above are parts + merge):"
+    lines = ["", head]
+    for outcome in split:
+        for part in outcome.parts:
+            seconds = part.get("seconds")
+            took = f" {seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
+            lines.append(
+                f"    {outcome.phase} run {outcome.run} part {part['index']}/{part['count']}, "
+                f"events {part['first']}-{part['last']}: {part['status']}{took}"
+            )
+    if len(lines) > max_lines + 2:
+        lines = [*lines[: max_lines + 2], f"    ... {len(lines) - max_lines - 2} more parts (see report.json)"]
+    return lines
 
 
 def render_lineage(children: Sequence[ChildSummary], *, root: str, max_lines: int = 60) -> list[str]:

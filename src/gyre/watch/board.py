@@ -107,6 +107,8 @@ class RunBoard:
         self._running: dict[tuple[str, int], dict[str, Any]] = {}
         self._finished_cells: set[tuple[str, int]] = set()
         self._children: dict[tuple[str, ...], Counter[str]] = {}
+        #: (phase, run) of a split run → [parts finished, parts in all]
+        self._parts: dict[tuple[str, int], list[int]] = {}
         self._lock = threading.Lock()
 
     # -- listening -----------------------------------------------------------------------
@@ -124,7 +126,9 @@ class RunBoard:
                 self._finished_cells.add((outcome.phase, outcome.run))
                 self._running.pop((outcome.phase, outcome.run), None)
                 if outcome.duration is not None and outcome.phase in self._durations:
-                    self._durations[outcome.phase].append(outcome.duration)
+                    # a split run's work is its parts' and its merge's
+                    work = outcome.duration + sum(float(p.get("seconds") or 0.0) for p in outcome.parts)
+                    self._durations[outcome.phase].append(work)
             if outcome.started is not None and outcome.finished is not None:
                 self._bars.append(
                     [
@@ -151,6 +155,15 @@ class RunBoard:
                             "traceback": (outcome.traceback or "")[-_MAX_TRACEBACK:],
                         }
                     )
+
+    def part_done(self, outcome: TaskOutcome) -> None:
+        """Count one finished part of a split run (its (phase, run) shows ``k/n parts``)."""
+        if outcome.lineage or outcome.part is None:
+            return
+        with self._lock:
+            self.version += 1
+            counted = self._parts.setdefault((outcome.phase, outcome.run), [0, outcome.part[1]])
+            counted[0] += 1
 
     def run_progress(self, message: dict[str, Any]) -> None:
         """Record in-run progress (or the start) of a (phase, run); late messages of finished cells are ignored."""
@@ -195,6 +208,7 @@ class RunBoard:
         """
         with self._lock:
             running = sorted(self._running.values(), key=lambda m: (m["phase"], m["run"]))
+            running = [self._with_parts(entry) for entry in running]
             return {
                 "format": BOARD_FORMAT,
                 "id": self.key,
@@ -222,6 +236,11 @@ class RunBoard:
                     for lineage, counts in sorted(self._children.items())
                 ],
             }
+
+    def _with_parts(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A running (phase, run) with ``parts: "3/8 parts"`` when it is a split run's."""
+        counted = self._parts.get((entry["phase"], entry["run"]))
+        return {**entry, "parts": f"{counted[0]}/{counted[1]} parts"} if counted else entry
 
     def _set(self, phase: str, run: int, state: str) -> None:
         column = self._column.get(run)

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..progress import PROGRESS_TOPIC
+from ..progress import LOCAL_PROGRESS, progress_topic
 from ..result import TaskOutcome
 from .board import RunBoard
 from .publisher import BoardPublisher, dashboard_lines
@@ -46,6 +46,9 @@ class Watch:
     """The driver's :class:`~gyre.job.submit.Listener` that fans outcomes and progress out to the displays.
 
     Use as a context manager around ``Driver.run()``; pass it in the driver's listeners.
+    ``token`` is the job's: its progress topic (``gyre.progress.progress_topic``), so that
+    several jobs on one client each hear only their own runs. ``cached_only`` (the count of
+    cached (phase, run)s) tells the display that nothing is computed and no cluster started.
     """
 
     def __init__(
@@ -57,12 +60,16 @@ class Watch:
         *,
         performance_report: Path | None = None,
         publish_interval: float = 0.5,
+        token: str,
+        cached_only: int | None = None,
     ) -> None:
         self.display = display
         self.engine = engine
         self.model = model
         self.board = board
         self.performance_report = performance_report
+        self.topic = progress_topic(token)
+        self.cached_only = cached_only
         self.publisher: BoardPublisher | None = None
         if engine.client is not None:
             self.publisher = BoardPublisher(engine.client, board, interval=publish_interval)
@@ -72,6 +79,10 @@ class Watch:
         """Pass an outcome on to the terminal display and the board."""
         self.board.task_done(outcome)
         self.display.task_done(outcome)
+
+    def part_done(self, outcome: TaskOutcome) -> None:
+        """A part of a split run finished: the board counts it."""
+        self.board.part_done(outcome)
 
     def run_progress(self, message: dict[str, Any]) -> None:
         """Pass a ``ctx.progress`` message on to the terminal display and the board."""
@@ -85,9 +96,17 @@ class Watch:
         for note in notes:
             log.info("%s", note)
         if client is not None:
-            client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
-            self._stack.callback(client.unsubscribe_topic, PROGRESS_TOPIC)
-        self.display.start(dashboard_link=self.engine.dashboard_link, execution=self.model.describe(), notes=notes)
+            client.subscribe_topic(self.topic, self._on_event)
+            self._stack.callback(client.unsubscribe_topic, self.topic)
+        else:  # the tasks run in this thread: their progress comes straight here
+            local = LOCAL_PROGRESS.set(self.run_progress)
+            self._stack.callback(LOCAL_PROGRESS.reset, local)
+        self.display.start(
+            dashboard_link=self.engine.dashboard_link,
+            execution=self.model.describe(),
+            notes=notes,
+            cached_only=self.cached_only,
+        )
         self._stack.callback(self.display.stop)
         if self.publisher is not None:
             self._stack.callback(self.publisher.close)

@@ -147,6 +147,8 @@ def _running(board: Mapping[str, Any], now: float) -> str:
     lines = []
     for r in board["running"]:
         line = f'<div data-phase="{escape(r["phase"])}" data-run="{r["run"]}">{escape(r["phase"])} · run {r["run"]}'
+        if r.get("parts"):
+            line += f" · {escape(str(r['parts']))}"
         if r.get("worker"):
             line += f" · on {escape(worker_label(r['worker']))}"
         if r.get("started"):

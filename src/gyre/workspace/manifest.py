@@ -108,6 +108,9 @@ def config_fingerprint(phase: Phase, *, seed: int, lineage: Sequence[str] = ()) 
         "seed": seed,
         "lineage": list(lineage),
     }
+    split = getattr(phase, "split", None)
+    if split is not None:  # its block size fixes its random draws
+        facts["split"] = canonical(split)
     return digest(facts), facts
 
 
@@ -193,6 +196,9 @@ class ManifestRecord:
     started: str | None = None
     finished: str | None = None
     error: str | None = None
+    #: for a split run: one summary per part (index, count, first, last, status, seconds, worker);
+    #: the record's own times are its merge's, the parts' ``seconds`` add up to its work
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     def artifact_paths(self, workspace: Path) -> dict[str, Path]:
         """Name → path of each artifact (relative ones resolved against ``workspace``)."""
@@ -200,7 +206,10 @@ class ManifestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON data (with the format tag)."""
-        return {"format": MANIFEST_FORMAT, **{name: getattr(self, name) for name in _RECORD_FIELDS}}
+        data = {"format": MANIFEST_FORMAT, **{name: getattr(self, name) for name in _RECORD_FIELDS}}
+        if not self.parts:
+            del data["parts"]  # (only split runs have them)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ManifestRecord:
