@@ -220,7 +220,7 @@ class MPIModel(ExecutionModel):
             sys.exit(0)
         # the driver holds a signal until the cluster is up far enough to be shut down again
         held: list[int] = []
-        release = _hold_signals(held)
+        release = _hold_signals(held, self.signal_grace)
         try:
             self.hosts = list(comm.allgather(socket.gethostname()))
             self.scheduler_host = self.hosts[SCHEDULER_RANK]
@@ -431,22 +431,40 @@ def leave_on_signals_while_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def _hold_signals(held: list[int]) -> Callable[[], None]:
+def _hold_signals(held: list[int], grace: float) -> Callable[[], None]:
     """Record SIGINT/SIGTERM in ``held`` instead of acting on them; returns what puts the handlers back.
 
     The driver holds them while it meets the other ranks and the cluster starts (MPI calls
     that cannot be left halfway), and acts on them once the cluster can be shut down again.
-    Main thread only; the returned function may be called more than once.
+    Should that not happen within ``grace`` seconds of the signal (a rank the same signal
+    ended before it reached MPI leaves the others waiting in a collective call), the process
+    leaves with 128 + the signal. Main thread only; the returned function may be called more than once.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
+    deadline: list[threading.Timer] = []
+
+    def leave(signum: int) -> None:
+        log.error(
+            "rank 1 (driver): the cluster did not start within %g s of %s: leaving", grace, signal.Signals(signum).name
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
 
     def handler(signum: int, frame: Any) -> None:
         held.append(signum)
+        if not deadline:
+            timer = threading.Timer(grace, leave, args=(signum,))
+            timer.daemon = True
+            timer.start()
+            deadline.append(timer)
 
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def release() -> None:
+        for timer in deadline:
+            timer.cancel()
         while previous:
             signum, old = previous.popitem()
             signal.signal(signum, old)
