@@ -26,6 +26,18 @@ class SlowSum(SumPhase):
         return super().run(payload, ctx)
 
 
+class PerRunSleep(SumPhase):
+    """SumPhase that sleeps ``seconds[run]`` on each run (a cost unrelated to the run's size)."""
+
+    def __init__(self, seconds: dict[int, float]) -> None:
+        super().__init__()
+        self._seconds = dict(seconds)  # private: not part of config()
+
+    def run(self, payload: PhaseResult, ctx: RunContext) -> PhaseResult:
+        time.sleep(self._seconds.get(ctx.run, 0.0))
+        return super().run(payload, ctx)
+
+
 class OffsetSum(SumPhase):
     """cumsum + offset: a parameter that changes the output."""
 

@@ -15,7 +15,7 @@ import pytest
 from faultphases import gyre_env, pipeline_module, wait_for
 from toyphases import ScalePhase, StatPhase, SumPhase, artifact_bytes, calls, make_run_files
 
-from gyre import Manifest, Pipeline, start_pipeline
+from gyre import Manifest, Pipeline, PipelineInterrupted, start_pipeline
 from gyre.workspace.lock import lock_path
 
 RUNS = 14
@@ -145,3 +145,40 @@ def test_ctrl_c_on_a_local_cluster_tells_the_story_without_tracebacks(tmp_path, 
     assert json.loads((workspace / "report.json").read_text())["interrupted"] is True
     logs = {p.name for p in (workspace / "log").iterdir()}
     assert "dask-driver.log" in logs and any(name.startswith("dask-worker-") for name in logs), logs
+
+
+def test_an_interruption_swallowed_where_it_landed_is_raised_again(monkeypatch):
+    """A signal whose exception lands in a weakref callback (dropped by Python) still stops the job."""
+    import weakref
+
+    from gyre.job.interrupt import AGAIN_AFTER, stop_on_signals
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_value))
+
+    class Thing:
+        pass
+
+    def callback(_ref: object) -> None:
+        signal.raise_signal(signal.SIGTERM)  # the handler raises here, inside the callback
+
+    with pytest.raises(PipelineInterrupted) as stopped, stop_on_signals():
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+        assert ref() is None and len(dropped) == 1 and isinstance(dropped[0], PipelineInterrupted)
+        end = time.monotonic() + 10 * AGAIN_AFTER
+        while time.monotonic() < end:
+            time.sleep(0.01)
+    assert stopped.value.signum == signal.SIGTERM
+
+
+def test_an_interruption_taken_up_is_not_raised_again():
+    from gyre.job.interrupt import AGAIN_AFTER, stop_on_signals
+
+    with stop_on_signals():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except PipelineInterrupted as exc:
+            exc.take()
+        time.sleep(3 * AGAIN_AFTER)  # the clean-up: no second raise

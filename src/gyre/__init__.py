@@ -52,6 +52,7 @@ from .errors import (
     BadRunFileError,
     ClusterError,
     ConfigError,
+    DeadlineReached,
     GyreError,
     InvalidResultError,
     MissingArtifactError,
@@ -68,6 +69,7 @@ from .execution.mpi import MPIModel
 from .execution.slurm import SlurmModel
 from .io.artifacts import EventChunk, iter_chunks, open_run, write_artifact
 from .io.dataset import open_artifacts, report_dataset
+from .job.costs import CostModel, Prediction
 from .job.dryrun import JobPlan, PlannedTask, PlanState
 from .job.options import ResumePolicy
 from .launch import RunOutcome, debug_task, generate_assets, plan, start_pipeline, to_delayed
@@ -111,6 +113,8 @@ __all__ = [
     "ClientModel",
     "ClusterError",
     "ConfigError",
+    "CostModel",
+    "DeadlineReached",
     "EventChunk",
     "ExecutionModel",
     "GyreError",
@@ -131,6 +135,7 @@ __all__ = [
     "Placeholder",
     "PlanState",
     "PlannedTask",
+    "Prediction",
     "ProgressReporter",
     "ResumePolicy",
     "RunContext",

@@ -19,16 +19,24 @@ A ``RunError`` never escapes ``start_pipeline``: it fails that run's chain and i
 recorded in the report. The others stop the pipeline before any run is computed.
 
 ``PipelineInterrupted`` is no ``GyreError`` but a ``KeyboardInterrupt``: SIGINT or SIGTERM
-stopped the job, after its report was written (``.report``, ``.signum``).
+stopped the job, after its report was written (``.report``, ``.signum``). Its subclass
+``DeadlineReached`` says the job stopped at its deadline (``deadline=``, ``--walltime``,
+the Slurm job's end): resumable, exit status 3.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "AssetError",
     "BadRunFileError",
     "ClusterError",
     "ConfigError",
+    "DeadlineReached",
     "GyreError",
     "InvalidResultError",
     "MissingArtifactError",
@@ -95,11 +103,52 @@ class PipelineInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
         self.report = report
+        #: set when the code that stops the job has the exception (see :meth:`take`)
+        self.taken: threading.Event | None = None
+
+    def take(self) -> None:
+        """Say that the job is stopping on this exception, so that gyre does not raise it again.
+
+        A signal's exception can be swallowed where it lands (a weakref callback during garbage
+        collection); ``gyre.job.interrupt`` raises it again until it is taken.
+        """
+        if self.taken is not None:
+            self.taken.set()
 
     @property
     def exit_code(self) -> int:
         """The conventional exit status: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
+
+
+#: the exit status of a job that stopped at its deadline and can be resumed by running it again
+DEADLINE_EXIT_CODE = 3
+
+
+class DeadlineReached(PipelineInterrupted):
+    """The job stopped at its deadline: finished work is kept, the report is written, the rest is left.
+
+    Raised by ``start_pipeline`` when the deadline's margin came while (phase, run)s were
+    running (they are cancelled), or when (phase, run)s were not started because they were
+    predicted to end after it. ``report`` is the report so far (``interrupted`` is true),
+    ``deadline`` the deadline (epoch seconds). Running the same job again resumes it; the
+    ``gyre`` command exits with ``DEADLINE_EXIT_CODE`` (3) so a batch script can resubmit itself.
+    """
+
+    def __init__(self, message: str, *, deadline: float, report: object | None = None) -> None:
+        import signal
+
+        super().__init__(signal.SIGALRM, report)
+        self.args = (message,)
+        self.deadline = deadline
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def exit_code(self) -> int:
+        """``DEADLINE_EXIT_CODE`` (3): stopped at the deadline, resumable."""
+        return DEADLINE_EXIT_CODE
 
 
 class RunError(GyreError):

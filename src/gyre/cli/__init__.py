@@ -5,7 +5,8 @@ status, provenance), ``workspace`` (init, assets, clean), ``debug`` (one task in
 ``cluster`` (under mpiexec, a cluster others join through a scheduler file).
 Every subcommand that names a pipeline takes it as ``path/to/module.py:name`` or
 ``package.module:name``. Exit status: 0 done, 1 failed runs (or, for ``--dry-run``,
-something would be computed), 2 a usage or configuration error.
+something would be computed), 2 a usage or configuration error, 3 stopped at the deadline
+(resumable), 130/143 interrupted by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations

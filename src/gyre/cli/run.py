@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..execution import ExecutionModel, LocalModel, SchedulerModel, SyncModel
 from ..job.options import AdaptiveLimits
 from ..pipeline import Pipeline
 from .common import PIPELINE_HELP, add_plan_options, pipeline_of, plan_options, run_range
 from .slurm import add_slurm_options, slurm_model, wants_slurm
 
-__all__ = ["add_commands", "print_plan", "procs"]
+__all__ = ["add_commands", "parse_walltime", "print_plan", "procs"]
 
 
 def procs(text: str) -> int:
@@ -29,6 +31,57 @@ def procs(text: str) -> int:
             "which on a shared machine is rarely meant: write --procs $(nproc) for that"
         )
     return value
+
+
+def parse_walltime(text: str) -> float:
+    """Seconds of a walltime written as Slurm does: ``MM``, ``MM:SS``, ``H:MM:SS`` or ``D-H[:MM[:SS]]``.
+
+    Raises
+    ------
+    ConfigError
+        Not such a time.
+    """
+    days, _, clock = text.strip().rpartition("-")
+    try:
+        parts = [int(p) for p in clock.split(":")]
+        whole_days = int(days) if days else 0
+    except ValueError:
+        parts = []
+    if not parts or len(parts) > 3 or any(p < 0 for p in parts) or (days and whole_days < 0):
+        raise ConfigError(f"walltime {text!r} is not a time like 3:55:00, 55:00, 90 (minutes) or 1-12:00:00")
+    if days:  # D-H, D-H:MM, D-H:MM:SS
+        parts += [0] * (3 - len(parts))
+        hours, minutes, seconds = parts
+    elif len(parts) == 1:  # minutes
+        hours, minutes, seconds = 0, parts[0], 0
+    elif len(parts) == 2:  # minutes:seconds
+        hours, (minutes, seconds) = 0, parts
+    else:
+        hours, minutes, seconds = parts
+    return float(((whole_days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def _walltime(text: str) -> float | str | None:
+    """``--walltime``: the deadline as epoch seconds, ``"slurm"`` or ``None`` (``none``)."""
+    if text.lower() == "none":
+        return None
+    if text.lower() == "slurm":
+        return "slurm"
+    try:
+        seconds = parse_walltime(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return _process_started() + seconds
+
+
+def _process_started() -> float:
+    """When this process started (epoch seconds): a walltime counts from there, as the batch system's does."""
+    import psutil
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:
+        return time.time()
 
 
 def add_commands(sub: Any) -> None:
@@ -83,6 +136,17 @@ def add_commands(sub: Any) -> None:
         help="each run's phases in one task, or never (default: once phases prove shorter than 100 ms)",
     )
     run.add_argument(
+        "--walltime",
+        type=_walltime,
+        default="slurm",
+        metavar="[D-]H:MM:SS",
+        help="stop in time for a walltime counted from this command's start, e.g. 3:55:00; 'none': no deadline "
+        "(default: the Slurm job's end time, inside one); exits with 3 when stopped at it",
+    )
+    run.add_argument(
+        "--deadline-margin", type=float, default=None, metavar="SECONDS", help="stop this long before the deadline"
+    )
+    run.add_argument(
         "--no-split",
         action="store_true",
         help="run every run whole, even when a phase declares a Split (default: split the tail runs by event)",
@@ -118,7 +182,7 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError, PipelineInterrupted
+    from ..errors import PipelineInterrupted
     from ..launch import run_job
 
     if args.json and not args.dry_run:
@@ -135,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
         performance_report=args.performance_report,
         display=not args.no_display,
         split=not args.no_split,
+        deadline=args.walltime,
+        deadline_margin=args.deadline_margin,
     )
     try:
         report = run_job(pipeline, args.runs[0], args.runs[1], _model(args), options)

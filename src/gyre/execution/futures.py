@@ -173,13 +173,17 @@ def _expression(graph: dict[str, tuple[Callable[..., Any], list[Any]]]) -> Any:
     is: wrapped in dask's task objects, no argument is taken for a key or a nested task.
     Naming the graph ourselves, as ``Client.submit`` does, spares dask a deterministic hash
     of every task (phases included) on each flush; the keys are unique per job anyway.
+    Every task is marked a data producer, so that the scheduler queues it (with a finite
+    ``worker-saturation``) and hands it to the first free worker thread in priority order;
+    otherwise a later phase, sent alone once its upstream finished, would be assigned at
+    once to a busy worker and wait there behind a long task while another worker idles.
     """
     try:
         from dask._expr import LLGExpr
         from dask._task_spec import Task
     except ImportError:  # pragma: no cover - an older dask: legacy tuples, hashed by dask
         return {key: (fn, *args) for key, (fn, args) in graph.items()}
-    tasks = {key: Task(key, fn, *args) for key, (fn, args) in graph.items()}
+    tasks = {key: Task(key, fn, *args, _data_producer=True) for key, (fn, args) in graph.items()}
     return LLGExpr(tasks, _determ_token=uuid.uuid4().hex)
 
 

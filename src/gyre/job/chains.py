@@ -45,14 +45,17 @@ def compile_chains(
     token: str,
     raise_errors: bool = False,
     lineage: Sequence[str] = (),
+    order: Sequence[RunFile] | None = None,
 ) -> list[RunChain]:
     """One chain per found run, ordered largest run first (longest-processing-time first).
 
     An active phase becomes a compute task, an inactive one a cheap task that resolves its
-    cached artifact. The priority falls with the run's size rank, so the scheduler starts
-    the largest runs first and finishes a started run before smaller ones.
+    cached artifact. The priority falls with the run's rank, so the scheduler starts the
+    largest runs first and finishes a started run before smaller ones. ``order`` gives the
+    runs largest first (e.g. by learned cost, ``CostModel.largest_first``); by default they
+    are ordered by file size.
     """
-    ordered = selection.largest_first()
+    ordered = tuple(order) if order is not None else selection.largest_first()
     first_schema = pipeline.phases[0].incoming_schema if pipeline.active[0] else None
     pickled = [PickledPhase(phase) for phase in pipeline.phases]  # pickled once per job, not per task
     chains = []

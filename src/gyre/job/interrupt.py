@@ -26,7 +26,7 @@ from ..errors import PipelineInterrupted
 from ..result import TaskOutcome
 from .chains import RunChain
 
-__all__ = ["SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_before_the_job", "stop_on_signals"]
+__all__ = ["AGAIN_AFTER", "SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_before_the_job", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,46 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: seconds within which a repeated signal is the first one delivered again (launcher, process group)
 SAME_SIGNAL_WITHIN = 2.0
+#: seconds after which an interruption that nothing took up is raised again
+AGAIN_AFTER = 1.0
 
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into ``PipelineInterrupted`` for the block (main thread only; else a no-op)."""
+    """Turn SIGINT/SIGTERM into ``PipelineInterrupted`` for the block (main thread only; else a no-op).
+
+    The exception is raised wherever the main thread is. If it lands in code that swallows
+    exceptions (a weakref callback or a ``__del__`` that runs during garbage collection prints
+    and drops them), it is raised again every ``AGAIN_AFTER`` seconds until the code that
+    stops the job takes it up (:meth:`PipelineInterrupted.take`) or the block is left.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[float] = []
+    taken = threading.Event()
+    again = threading.Event()  # set by the watcher: the next signal is its own, not a new one
+    left = threading.Event()
+    main = threading.main_thread().ident
+
+    def interrupt(signum: int) -> PipelineInterrupted:
+        exc = PipelineInterrupted(signum)
+        exc.taken = taken
+        return exc
+
+    def watch(signum: int) -> None:
+        while not taken.wait(AGAIN_AFTER) and not left.is_set():
+            log.debug("%s was not taken up yet: raising it again", signal.Signals(signum).name)
+            again.set()
+            if main is not None:
+                signal.pthread_kill(main, signum)
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if again.is_set():
+            again.clear()
+            if not taken.is_set():
+                raise interrupt(signum)
+            return
         if received and time.monotonic() - received[0] < SAME_SIGNAL_WITHIN:
             log.debug("%s again: the same signal, delivered more than once", signal.Signals(signum).name)
             return
@@ -53,10 +82,18 @@ def stop_on_signals() -> Iterator[None]:
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
         received.append(time.monotonic())
         log.warning("received %s: stopping the submission of new work", signal.Signals(signum).name)
-        raise PipelineInterrupted(signum)
+        threading.Thread(target=watch, args=(signum,), name="gyre-interrupt-watch", daemon=True).start()
+        raise interrupt(signum)
 
-    with _handled_by(handler):
+    previous: dict[signal.Signals, Any] = {}
+    for signum in SIGNALS:
+        previous[signum] = signal.signal(signum, handler)
+    try:
         yield
+    finally:
+        left.set()  # before the handlers go: the watcher must not signal into the previous ones
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @contextmanager

@@ -113,6 +113,12 @@ class JobOptions:
         Show progress and print the report in the terminal.
     ``runs_to_skip``
         Run numbers left out of the range.
+    ``deadline``, ``deadline_margin``
+        When the job must be over: epoch seconds (``time.time()``'s scale); ``"slurm"`` (the
+        default): the end time of the Slurm job it runs in, if any; ``None``: no deadline. No
+        (phase, run) starts that is predicted to end after the deadline less the margin, and
+        at that point the job stops as on SIGTERM and raises ``DeadlineReached``. The margin
+        (seconds) is by default ``gyre.job.deadline.default_margin`` of the time left at the start.
     ``split``
         Split the big runs of phases that declare a ``gyre.Split`` into parts by event range
         when they would be the job's tail (``gyre.job.splitting``); ``False`` runs every run whole.
@@ -129,9 +135,17 @@ class JobOptions:
     performance_report: str | Path | bool | None = None
     display: bool = True
     runs_to_skip: frozenset[int] = frozenset()
+    deadline: float | str | None = "slurm"
+    deadline_margin: float | None = None
     split: bool = True
 
     def __post_init__(self) -> None:
+        if isinstance(self.deadline, str) and self.deadline != "slurm":
+            raise ConfigError(f"deadline must be epoch seconds, 'slurm' or None, got {self.deadline!r}")
+        if isinstance(self.deadline, bool):
+            raise ConfigError(f"deadline must be epoch seconds, 'slurm' or None, got {self.deadline!r}")
+        if self.deadline_margin is not None and not self.deadline_margin >= 0:
+            raise ConfigError(f"deadline_margin must be a non-negative number of seconds, got {self.deadline_margin!r}")
         if self.window is not None and (isinstance(self.window, bool) or self.window < 1):
             raise ConfigError(f"window must be a positive number of runs (None: the default), got {self.window!r}")
         if self.fuse not in (None, True, False):

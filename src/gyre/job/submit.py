@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from ..errors import WorkerLostError
 from ..execution.base import Completed, Engine
 from ..result import Status, TaskOutcome
 from .chains import RunChain
+from .costs import CostModel
+from .deadline import NOT_STARTED, Deadline
 from .fusion import FusionPolicy, execute_chain, fused_key
 from .merge import failed_run, merge_parts
 from .options import RUNS_PER_THREAD, JobOptions
@@ -63,7 +66,10 @@ class Driver:
     ``options.fail_fast`` the first failure cancels everything not yet finished. Outcomes
     given in ``cached`` (task key → outcome, e.g. from the resume plan) are recorded without
     submitting. ``options.fuse`` decides whether each run's chain is one task
-    (:mod:`gyre.job.fusion`), with the same outcomes.
+    (:mod:`gyre.job.fusion`), with the same outcomes. With a ``deadline``, each computed
+    (phase, run) carries the latest time it may start (the deadline's stop less its cost
+    predicted by ``costs``), and a run whose first computed phase could not end in time even
+    if it started now is not submitted: its (phase, run)s are ``skipped`` (``NOT_STARTED``).
     """
 
     def __init__(
@@ -74,8 +80,12 @@ class Driver:
         *,
         listeners: Iterable[Listener] = (),
         cached: Mapping[str, TaskOutcome] | None = None,
+        costs: CostModel | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         options = options or JobOptions()
+        self.costs = costs
+        self.deadline = deadline
         self.engine = engine
         # the cluster's size costs a round trip to the scheduler: asked once, and only if needed
         n_threads = functools.cache(lambda: engine.n_threads)
@@ -163,6 +173,10 @@ class Driver:
 
     def _submit_next(self) -> None:
         chain = self._queue.popleft()
+        if self.deadline is not None and not chain.tasks[0].lineage:
+            chain = self._with_start_by(chain, self.deadline.stop_at)
+            if not self._starts_in_time(chain):
+                return
         state = _ChainState(chain)
         upstream: Any = chain.payload
         if chain.parts:
@@ -184,6 +198,27 @@ class Driver:
             return
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _with_start_by(self, chain: RunChain, stop: float) -> RunChain:
+        """``chain`` whose computed (phase, run)s start only if they are predicted to end by ``stop``."""
+        tasks = []
+        for spec in chain.tasks:
+            if spec.compute:
+                seconds = self.costs.predict(spec.phase.name, spec.run).seconds if self.costs is not None else None
+                spec = dataclasses.replace(spec, start_by=stop - (seconds or 0.0))
+            tasks.append(spec)
+        return dataclasses.replace(chain, tasks=tuple(tasks))
+
+    def _starts_in_time(self, chain: RunChain) -> bool:
+        """Whether the first computed (phase, run) of ``chain`` could still end in time; if not, all are
+        recorded (cached ones as cached, the rest skipped) and nothing is submitted."""
+        first = next((s for s, k in zip(chain.tasks, chain.keys) if k not in self.cached and s.compute), None)
+        if first is None or first.start_by is None or first.start_by >= time.time():
+            return True
+        log.info("run %d not started: predicted to end after the deadline", chain.run.run)
+        for spec, key in zip(chain.tasks, chain.keys):
+            self._record(self.cached[key] if key in self.cached else spec.skipped(NOT_STARTED))
+        return False
 
     def _submit_split(self, chain: RunChain, state: _ChainState) -> None:
         """A split run's tasks: its split phases part by part (part k of a phase after part k of

@@ -21,6 +21,7 @@ from ..progress import LOCAL_PROGRESS, ProgressReporter, progress_topic
 from ..result import PhaseResult, Status, TaskOutcome
 from ..schema import Schema
 from ..workspace.manifest import artifact_facts
+from .deadline import NOT_STARTED
 from .seeding import block_generator, run_generator
 from .shared import load_shared
 
@@ -43,6 +44,9 @@ class TaskSpec:
     run_file_schema: Schema | None = None
     raise_errors: bool = False
     progress_interval: float = 0.5
+    #: the latest time (epoch seconds) at which this (phase, run) may start and still end before
+    #: the job's deadline less its margin (``gyre.job.deadline``); ``None``: no deadline
+    start_by: float | None = None
     #: a split phase's events (the whole run's, or a part's) and, for a part, ``(index, count)``
     events: range | None = None
     part: tuple[int, int] | None = None
@@ -111,7 +115,8 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
     """Run one (phase, run) and describe what became of it; never raises unless ``spec.raise_errors``.
 
     ``upstream`` is the previous phase's outcome, or the run file's ``PhaseResult`` for the
-    first phase. A failed upstream makes this task ``skipped`` without calling the phase.
+    first phase. A failed upstream makes this task ``skipped`` without calling the phase, and
+    so does a start after ``spec.start_by`` (it would end after the job's deadline).
     """
     phase = spec.phase
     if isinstance(upstream, TaskOutcome):
@@ -120,6 +125,8 @@ def execute_phase(spec: TaskSpec, upstream: TaskOutcome | PhaseResult) -> TaskOu
         payload = upstream.result
     else:
         payload = upstream
+    if spec.compute and spec.start_by is not None and time.time() > spec.start_by:
+        return spec.skipped(NOT_STARTED)
     started = time.time()
     worker = _worker_address()
     children: list[Any] = []

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 
+from ..errors import DeadlineReached
 from ..execution import ExecutionModel
 from ..execution.base import Engine
 from ..execution.launcher import refuse_launched_copies
 from ..execution.sync import SyncEngine
+from ..job.costs import CostModel, cost_notes
+from ..job.deadline import NOT_STARTED, resolve_deadline
 from ..job.interrupt import stop_before_the_job, stop_on_signals
 from ..job.logs import driver_log
 from ..job.options import JobOptions
@@ -58,16 +61,25 @@ def run_job(
                 log.info("every (phase, run) is cached: no cluster is started")
                 engine = SyncEngine(raise_errors=False)
             engine = engine or cluster.enter_context(model.open())
+            costs = CostModel.from_manifest(manifest, pipeline, job.selection)
+            deadline = resolve_deadline(options)  # on the driver only: under mpiexec, one squeue, not one per rank
+            notes = plan.notes() + cost_notes(costs, plan)  # before the job: the costs then learn from it
             outcomes, host, interrupted = watched_run(
-                job, plan, engine, model, manifest, options, cluster_started=not idle
+                job, plan, engine, model, manifest, options, cluster_started=not idle, costs=costs, deadline=deadline
             )
+            if interrupted is None and deadline is not None and any(o.reason == NOT_STARTED for o in outcomes):
+                interrupted = deadline.reached()  # runs left for the next job: resumable, like the margin's stop
             report = job_report(
                 job,
                 outcomes,
                 execution=f"{model.describe()}, not started: nothing to compute" if idle else model.describe(),
                 dashboard_link=engine.dashboard_link,
                 children=host.summaries(),
-                notes=[*plan.notes(), *model.notes()],
+                notes=[
+                    *notes,
+                    *model.notes(),
+                    *([str(interrupted)] if isinstance(interrupted, DeadlineReached) else []),
+                ],
                 interrupted=interrupted is not None,
             )
             if options.display:

@@ -7,10 +7,13 @@ and the ``cluster`` argument into an execution model, then hands both to
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from ..execution import ExecutionModel, resolve_model
 from ..job.logs import driver_log
 from ..job.options import AdaptiveLimits, JobOptions, ResumePolicy
@@ -45,6 +48,8 @@ def start_pipeline(
     force_phases: Iterable[str] = (),
     resume: ResumePolicy | None = None,
     fuse: bool | None = None,
+    deadline: datetime | float | str | None = "slurm",
+    deadline_margin: float | None = None,
     split: bool = True,
 ) -> PipelineReport:
     """Run ``pipeline`` over the runs ``run_min..run_max`` (inclusive) and return the report.
@@ -82,6 +87,15 @@ def start_pipeline(
     those phases and everything after them. One pipeline at a time holds the workspace
     (``WorkspaceLockedError`` otherwise). SIGINT/SIGTERM stop the job cleanly: the report so
     far is written and ``PipelineInterrupted`` (a ``KeyboardInterrupt``) is raised.
+
+    Runs go largest predicted cost first: each (phase, run)'s last duration, a rate fitted
+    on earlier runs, or its file size (``gyre.job.costs``). ``deadline`` (a ``datetime``, naive
+    ones in local time; seconds from now; ``"slurm"``, the default: the end of the Slurm job
+    this runs in, if any; ``None``: none) keeps (phase, run)s predicted to end after it less
+    ``deadline_margin`` seconds (default: a tenth of the time left, 10 s to 3 min) from starting,
+    and at that point stops the job as SIGTERM does. Either way, after writing the report,
+    ``DeadlineReached`` (a ``PipelineInterrupted``; ``.report``, ``report.interrupted`` true) is
+    raised: call again (e.g. in the next allocation) to do the rest.
     """
     model = resolve_model(cluster, n_procs=n_procs, client=client)
     refuse_unguarded_main(model)
@@ -99,6 +113,8 @@ def start_pipeline(
         resume=resume,
         fuse=fuse,
         split=split,
+        deadline=deadline,
+        deadline_margin=deadline_margin,
     )
     return run_job(pipeline, run_min, run_max, model, options)
 
@@ -118,6 +134,8 @@ def job_options(
     resume: ResumePolicy | None,
     fuse: bool | None,
     split: bool = True,
+    deadline: datetime | float | str | None = "slurm",
+    deadline_margin: float | None = None,
 ) -> JobOptions:
     """The :class:`JobOptions` of ``start_pipeline``'s keyword arguments (``gyre.plan`` takes the same)."""
     return JobOptions(
@@ -132,7 +150,30 @@ def job_options(
         performance_report=performance_report,
         display=not disable_display,
         runs_to_skip=frozenset(runs_to_skip or ()),
+        deadline=deadline_seconds(deadline),
+        deadline_margin=deadline_margin,
         split=split,
+    )
+
+
+def deadline_seconds(deadline: datetime | float | str | None, *, now: float | None = None) -> float | str | None:
+    """``start_pipeline``'s ``deadline`` as ``JobOptions`` takes it: epoch seconds, ``"slurm"`` or ``None``.
+
+    Raises
+    ------
+    ConfigError
+        Neither a datetime, a number of seconds, ``"slurm"`` nor ``None``.
+    """
+    if deadline is None:
+        return None
+    if isinstance(deadline, str) and deadline == "slurm":
+        return "slurm"
+    if isinstance(deadline, datetime):
+        return deadline.timestamp()
+    if isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
+        return (time.time() if now is None else now) + float(deadline)
+    raise ConfigError(
+        f"deadline={deadline!r} is not a datetime, seconds from now, 'slurm' (the Slurm job's end) or None"
     )
 
 

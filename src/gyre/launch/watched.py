@@ -7,13 +7,14 @@ gyre page, the performance report) and the adaptive host listen to its outcomes.
 from __future__ import annotations
 
 import logging
-import signal
 
 from ..adaptive.host import AdaptiveHost
 from ..errors import PipelineInterrupted
 from ..execution import ExecutionModel
 from ..execution.base import Engine
 from ..job.chains import compile_chains
+from ..job.costs import CostModel, computed_phases
+from ..job.deadline import Deadline, stop_at
 from ..job.interrupt import fill_unfinished
 from ..job.options import JobOptions
 from ..job.prepare import PreparedJob, cached_outcomes
@@ -43,8 +44,11 @@ def watched_run(
     options: JobOptions,
     *,
     cluster_started: bool = True,
+    costs: CostModel | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[list[TaskOutcome], AdaptiveHost, PipelineInterrupted | None]:
-    """Every run's chain through the driver, watched; on SIGINT/SIGTERM the unfinished are skipped.
+    """Every run's chain through the driver, largest predicted cost first, watched; on SIGINT/SIGTERM
+    or at the ``deadline``'s margin the unfinished are skipped.
 
     ``cluster_started=False`` says that the plan computes nothing and no cluster was started
     for it: the display says so instead of naming the execution model.
@@ -55,7 +59,14 @@ def watched_run(
         pipeline.name, job.run_min, job.run_max, len(selection.found), job.seed, model.describe(),
     )  # fmt: skip
     names = [p.name for p in pipeline.phases]
-    chains = compile_chains(pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors)
+    costs = costs if costs is not None else CostModel.from_manifest(manifest, pipeline, selection)
+    computed = computed_phases(plan)
+    cells = [(phase, run) for run, phases in computed.items() for phase in phases]
+    log.info("%s", costs.summary(cells))
+    order = costs.largest_first(selection.found, computed)
+    chains = compile_chains(
+        pipeline, selection, seed=job.seed, token=job.token, raise_errors=engine.raise_errors, order=order
+    )
     host = AdaptiveHost(
         pipeline,
         seed=job.seed,
@@ -73,7 +84,9 @@ def watched_run(
         skipped=selection.skipped,
     )
     title = f"{pipeline.name}, runs {format_runs(selection.runs)}"
-    display = TerminalDisplay(names, len(selection.found), enabled=options.display, title=title)
+    display = TerminalDisplay(
+        names, len(selection.found), enabled=options.display, title=title, weights=costs.weights(cells)
+    )
     report_path = performance_report_path(pipeline.workspace_path, options.performance_report)
     cached = cached_outcomes(chains, plan)
     watch = Watch(
@@ -87,21 +100,36 @@ def watched_run(
     )
     log.info("resume: %d (phase, run)s cached, %d to compute", len(cached), plan.count("compute"))
     parts = PartJournal(pipeline.workspace_path, flush_every=0.5)
-    # a learned cost predictor goes in as split_chains(..., cost=predictor): cost(phase, run) -> work
     split = split_chains(
-        chains, plan, n_threads=engine.n_threads, journal=parts, policy=options.resume, enabled=options.split
+        chains,
+        plan,
+        n_threads=engine.n_threads,
+        # parts from event counts, so that they do not depend on recorded timings; the learned
+        # seconds are at hand as cost=costs.predictor(cells) (None when some cell has none)
+        journal=parts,
+        policy=options.resume,
+        enabled=options.split,
     )
     chains = split.chains
     writer = ManifestWriter(manifest, plan, parts=parts)
-    driver = Driver(engine, chains, options, listeners=[writer, watch, host], cached={**cached, **split.cached})
+    driver = Driver(
+        engine,
+        chains,
+        options,
+        listeners=[writer, costs, watch, host],
+        cached={**cached, **split.cached},
+        costs=costs,
+        deadline=deadline,
+    )
     host.attach(driver)
     from ..job.worker_log import worker_logs  # imports distributed
 
     try:
-        with watch, parts, worker_logs(engine.client, pipeline.workspace_path, token=job.token):
+        with watch, parts, worker_logs(engine.client, pipeline.workspace_path, token=job.token), stop_at(deadline):
             return driver.run(), host, None
     except PipelineInterrupted as exc:
-        reason = f"interrupted by {signal.Signals(exc.signum).name}"
+        exc.take()
+        reason = str(exc)
         driver.cancel(reason)
         writer.catch_up(driver.outcomes)  # the signal may have come between an outcome and its record
         return fill_unfinished(chains, driver.outcomes, reason), host, exc

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from ..progress import progress_cell
@@ -45,8 +45,13 @@ class TerminalDisplay:
         force_terminal: bool | None = None,
         notebook: bool | None = None,
         max_running: int = 6,
+        weights: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
         self.phases = list(phases)
+        #: predicted seconds of each (phase, run) to compute (``gyre.job.costs``): the ETA weighs by them
+        self.weights = dict(weights) if weights else None
+        self._weight_total = sum(self.weights.values()) if self.weights else 0.0
+        self._weight_done = 0.0
         self.n_runs = n_runs
         self.enabled = enabled
         self.title = title
@@ -119,6 +124,8 @@ class TerminalDisplay:
         with self._lock:
             self.counts.setdefault(outcome.phase, Counter())[outcome.status] += 1
             self.running.pop(cell, None)
+            if self.weights and cell not in self._finished:
+                self._weight_done += self.weights.get(cell, 0.0)
             self._finished.add(cell)
             if outcome.status == Status.FAILED:
                 self._failures.append(outcome)
@@ -167,9 +174,13 @@ class TerminalDisplay:
         return time.monotonic() - self._started
 
     def eta(self) -> float | None:
-        """Seconds left, extrapolated from the (phase, run)s finished so far; ``None`` before the first."""
+        """Seconds left, extrapolated from the (phase, run)s finished so far (weighed by their predicted
+        cost when ``weights`` are known); ``None`` before the first."""
         with self._lock:
             finished = sum(sum(c.values()) for c in self.counts.values())
+            done = self._weight_done
+        if done > 0:
+            return max(0.0, (time.monotonic() - self._started) * (self._weight_total - done) / done)
         total = self.n_runs * len(self.phases)
         if finished == 0 or total == 0:
             return None
