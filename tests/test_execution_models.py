@@ -70,8 +70,8 @@ def test_scheduler_file_that_does_not_exist(tmp_path):
 
 
 def test_scheduler_address_nobody_listens_on():
-    model = SchedulerModel(address="tcp://127.0.0.1:9", timeout=2)
-    with pytest.raises(ClusterError, match="could not connect"), model.open():
+    model = SchedulerModel(address="tcp://127.0.0.1:9", connect_timeout=2)
+    with pytest.raises(ClusterError, match="did not answer at tcp://127.0.0.1:9 within 2 s"), model.open():
         pass
 
 

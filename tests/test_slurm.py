@@ -72,6 +72,14 @@ def test_the_init_templates_run_as_written(slurm, tmp_path, template, capsys):
     assert "my-analysis: 10/10 runs complete" in text, text
     assert not list(elsewhere.iterdir()), "the job wrote into the directory sbatch was called from"
     assert not list(analysis.glob("scheduler-*.json")), "the per-job scheduler file is left behind"
+    assert not list(analysis.glob("scheduler-*.pem")), "the cluster's TLS credentials are left behind"
+    if template == "slurm_scheduler_file.sbatch":
+        from joblog import noise
+
+        assert not noise(text), text  # distributed's records are in the per-rank files
+        logs = {p.name for p in (analysis / "workspace" / "log").iterdir()}
+        assert {"dask-cluster-rank0-scheduler.log", "dask-cluster-rank1-worker.log"} <= logs, logs
+        assert "tls://" in (analysis / "workspace" / "log" / "dask-cluster-rank0-scheduler.log").read_text()
     if template == "slurm_mpi.sbatch":
         _check_the_story(text, analysis / "workspace")
         with capsys.disabled():

@@ -16,6 +16,34 @@ then the other front ends, ``steps`` and ``stream``; and at the top the entry po
 
 from __future__ import annotations
 
+import os as _os
+import signal as _signal
+import sys as _sys
+import threading as _threading
+
+
+def _leave_quietly(signum: int, frame: object) -> None:
+    # nothing exists yet to clean up, and an exception raised inside an import can come out
+    # as another (numpy turns it into an ImportError with a traceback): leave at once
+    _sys.stderr.write(f"gyre: interrupted by {_signal.Signals(signum).name} while starting; nothing was run\n")
+    _sys.stderr.flush()
+    _os._exit(128 + signum)
+
+
+# The gyre command (and `python -m gyre.cli`): a SIGTERM or SIGINT while this package and its
+# dependencies load (a second or more in a just-started batch job, before any job exists)
+# ends the process with 128 + the signal and no traceback, instead of Python's death by the
+# signal. The command's own handling takes over from its first line; importing gyre into any
+# other program changes nothing.
+if (
+    _sys.argv[0:1]
+    and _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] in ("gyre", "-m")
+    and _threading.current_thread() is _threading.main_thread()
+):
+    for _signum in (_signal.SIGTERM, _signal.SIGINT):
+        if _signal.getsignal(_signum) in (_signal.SIG_DFL, _signal.default_int_handler):
+            _signal.signal(_signum, _leave_quietly)
+
 from .adaptive.host import LineageNode
 from .adaptive.lineage import ChildSummary
 from .context import ChildRequest, RunContext

@@ -136,6 +136,8 @@ class TaskOutcome:
     finished: float | None = None
     worker: str | None = None
     lineage: tuple[str, ...] = ()
+    #: the host name of the process that ran it (the manifest records it); ``None`` if not run
+    host: str | None = None
     #: what the worker found of each artifact it wrote (``artifact_facts``: path, size, mtime,
     #: checksum), for the manifest record; empty unless computed
     artifacts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -165,7 +167,7 @@ class TaskOutcome:
     def __setstate__(self, state: dict[str, Any]) -> None:
         # received from a worker: one copy of each phase name, status and worker address for
         # all the outcomes a driver keeps (tens of thousands on a large job), not one each
-        for name in ("phase", "worker"):
+        for name in ("phase", "worker", "host"):
             if isinstance(state.get(name), str):
                 state[name] = sys.intern(state[name])
         for name, value in state.items():

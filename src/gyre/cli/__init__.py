@@ -1,7 +1,8 @@
 """The ``gyre`` command: one module per group of subcommands, ``main`` the console script.
 
 ``run`` (run a pipeline, or only show its plan), ``inspect`` (validate, graph, list,
-status, provenance), ``workspace`` (init, assets, clean) and ``debug`` (one task in pdb).
+status, provenance), ``workspace`` (init, assets, clean), ``debug`` (one task in pdb) and
+``cluster`` (under mpiexec, a cluster others join through a scheduler file).
 Every subcommand that names a pipeline takes it as ``path/to/module.py:name`` or
 ``package.module:name``. Exit status: 0 done, 1 failed runs (or, for ``--dry-run``,
 something would be computed), 2 a usage or configuration error, 3 stopped at the deadline
@@ -16,12 +17,12 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GyreError
-from . import debug, inspect, run, workspace
+from . import cluster, debug, inspect, run, workspace
 from .workspace import TEMPLATE, fill_batch_script
 
 __all__ = ["TEMPLATE", "fill_batch_script", "main"]
 
-_GROUPS = (run, inspect, workspace, debug)
+_GROUPS = (run, inspect, workspace, debug, cluster)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gyre`` console script; returns the exit code."""
+    """Entry point of the ``gyre`` console script; returns the exit code.
+
+    Until a job starts, a SIGTERM or SIGINT ends the command at once with 128 + the signal
+    (see the package's ``__init__``); ``run_job`` then takes the signals over.
+    """
     args = _parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -105,6 +105,12 @@ def add_commands(sub: Any) -> None:
     where.add_argument("--sync", action="store_true", help="in this process, exceptions into the debugger")
     add_slurm_options(run, where)
     run.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no TLS for a cluster across hosts (--mpi, --slurm-jobs) or behind a scheduler file: "
+        "only on a network only you reach",
+    )
+    run.add_argument(
         "--dask-worker-defaults",
         action="store_true",
         help="workers gyre starts keep dask's settings (profiler on, no core binding)",
@@ -165,9 +171,9 @@ def _model(args: argparse.Namespace) -> ExecutionModel:
     if args.mpi:
         from ..execution.mpi import MPIModel
 
-        return MPIModel(tuned=not args.dask_worker_defaults)
+        return MPIModel(tuned=not args.dask_worker_defaults, security=False if args.insecure else None)
     if args.scheduler_file is not None:
-        return SchedulerModel(scheduler_file=args.scheduler_file)
+        return SchedulerModel(scheduler_file=args.scheduler_file, security=False if args.insecure else None)
     if args.address:
         return SchedulerModel(address=args.address)
     if wants_slurm(args):

@@ -85,6 +85,7 @@ def slurm_model(args: argparse.Namespace) -> ExecutionModel:
         job_directives=args.slurm_opt,
         lifetime=args.slurm_lifetime,
         lifetime_stagger=args.slurm_lifetime_stagger,
+        security=False if getattr(args, "insecure", False) else None,
         interface=args.slurm_interface,
         worker_timeout=args.slurm_worker_timeout,
         tuned=not args.dask_worker_defaults,

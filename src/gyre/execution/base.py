@@ -77,6 +77,8 @@ class ExecutionModel(ABC):
     one_job_per_process: bool = False
     #: the host of each process of the job, when the model knows them (rank order for MPI)
     hosts: Sequence[str] = ()
+    #: the host the scheduler (and its dashboard) runs on, when the model knows it
+    scheduler_host: str | None = None
     #: where the processes the model starts write distributed's log records (one file each);
     #: ``start_pipeline`` sets it to ``<workspace>/log``, ``None`` leaves distributed's logging alone
     log_directory: Path | None = None

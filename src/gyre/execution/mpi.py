@@ -38,11 +38,12 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import ClusterError
+from ..errors import ClusterError, PipelineInterrupted
 from .base import Engine, ExecutionModel
 from .futures import FuturesEngine
 from .launcher import launched_rank
 from .logs import route_dask_logs
+from .security import JobCredentials, make_credentials
 from .tuning import QUIET_WORKER_CONFIG
 
 if TYPE_CHECKING:
@@ -94,6 +95,11 @@ class MPIModel(ExecutionModel):
         Seconds the scheduler and worker ranks keep serving after a SIGINT/SIGTERM, so that
         the driver can finish its cleanup; should the driver not shut them down by then,
         they leave with status 128 + the signal.
+    security
+        TLS between the ranks, with credentials made for the job by rank 0 and sent to the
+        others over MPI (never written to disk): ``None`` (the default) when the ranks span
+        more than one host, ``True`` always, ``False`` never (``--insecure``). On one host the
+        cluster listens on the loopback and needs none.
     tuned
         Worker ranks run with ``QUIET_WORKER_CONFIG`` (no statistical profiler, slower
         monitors), which keeps compute-bound phases at plain-process speed; binding ranks to
@@ -118,6 +124,7 @@ class MPIModel(ExecutionModel):
         worker_timeout: float = 120.0,
         shutdown_timeout: float = 60.0,
         signal_grace: float = 30.0,
+        security: bool | None = None,
         tuned: bool = True,
     ) -> None:
         if threads_per_worker < 1:
@@ -135,6 +142,9 @@ class MPIModel(ExecutionModel):
         self.shutdown_timeout = shutdown_timeout
         self.signal_grace = signal_grace
         self.tuned = tuned
+        self.security = security
+        #: whether the ranks speak TLS, known once the model is open
+        self.tls = False
         #: the host name of every rank, known once the model is open
         self.hosts: list[str] = []
         #: the dashboard port on rank 0's host, if it is served
@@ -158,7 +168,7 @@ class MPIModel(ExecutionModel):
         text = (
             f"mpi ({len(self.hosts)} ranks on {n_hosts} host{'s' if n_hosts > 1 else ''}: "
             f"scheduler on rank 0 at {self.hosts[SCHEDULER_RANK]}, driver on rank 1, "
-            f"{len(self.hosts) - 2} workers x {self.threads_per_worker} thread"
+            f"{len(self.hosts) - 2} workers x {self.threads_per_worker} thread" + (", TLS" if self.tls else "")
         )
         if self.dashboard_port is not None:
             text += f"; dashboard on {self.hosts[SCHEDULER_RANK]} at 127.0.0.1:{self.dashboard_port}"
@@ -173,7 +183,8 @@ class MPIModel(ExecutionModel):
         """
         if launched_by_mpiexec():
             install_abort_on_error()
-        from mpi4py import MPI
+        with leave_on_signals_while_blocked():  # MPI_Init waits for every rank, in C
+            from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
         size, rank = comm.Get_size(), comm.Get_rank()
@@ -193,19 +204,55 @@ class MPIModel(ExecutionModel):
                 "open an MPIModel once per mpiexec job"
             )
         _USED_BY_PIDS.add(os.getpid())
-        self.hosts = list(comm.allgather(socket.gethostname()))
         role = "driver" if rank == DRIVER_RANK else "scheduler" if rank == SCHEDULER_RANK else "worker"
-        undo_logs = self._route_logs(rank, role)
-        if rank == DRIVER_RANK:
-            try:
-                with self._drive(comm) as engine:
-                    yield engine
-            finally:
-                undo_logs()
-        else:
-            self._serve(comm)
-            comm.Ibarrier().Wait()
+        if rank != DRIVER_RANK:
+            # from here to the end, a signal leaves the rank serving until the driver shuts the
+            # cluster down (or signal_grace passes): while the ranks meet, start and serve
+            with serve_through_signals(f"rank {rank} ({role})", self.signal_grace):
+                self.hosts = list(comm.allgather(socket.gethostname()))
+                self.scheduler_host = self.hosts[SCHEDULER_RANK]
+                self._route_logs(rank, role)
+                credentials = self._credentials(comm)
+                self.tls = credentials is not None
+                with nullcontext() if credentials is None else credentials.configured():
+                    self._serve(comm)
+                comm.Ibarrier().Wait()
             sys.exit(0)
+        # the driver holds a signal until the cluster is up far enough to be shut down again
+        held: list[int] = []
+        release = _hold_signals(held, self.signal_grace)
+        try:
+            self.hosts = list(comm.allgather(socket.gethostname()))
+            self.scheduler_host = self.hosts[SCHEDULER_RANK]
+            undo_logs = self._route_logs(rank, role)
+            credentials = self._credentials(comm)
+            self.tls = credentials is not None
+            with nullcontext() if credentials is None else credentials.configured():
+                try:
+                    with self._drive(comm, held, release) as engine:
+                        yield engine
+                finally:
+                    undo_logs()
+        finally:
+            release()
+
+    def _credentials(self, comm: Any) -> JobCredentials | None:
+        """The job's TLS credentials on every rank (rank 0 makes them), or ``None`` without TLS."""
+        if not (self.security or (self.security is None and len(set(self.hosts)) > 1)):
+            return None
+        made: JobCredentials | str
+        if comm.Get_rank() == SCHEDULER_RANK:
+            try:
+                made = make_credentials()
+            except ClusterError as exc:  # every rank raises it, none waits for rank 0
+                made = str(exc)
+        else:
+            made = ""
+        made = comm.bcast(made, root=SCHEDULER_RANK)
+        if isinstance(made, str):
+            _RELEASED_PIDS.add(os.getpid())
+            raise ClusterError(made)
+        return made
 
     def driver_logs(self) -> AbstractContextManager[Any]:
         """Nothing here: every rank routes its own records when the model opens (``dask-rank<N>-<role>.log``)."""
@@ -234,6 +281,7 @@ class MPIModel(ExecutionModel):
                 memory_limit=self.memory_limit,
                 dashboard=dashboard,
                 dashboard_address=self.dashboard_address or ":0",
+                protocol="tls" if self.tls else None,
                 worker_class=self.worker_class,
                 worker_options=self.worker_options,
                 comm=comm,
@@ -245,8 +293,7 @@ class MPIModel(ExecutionModel):
         """The interface asked for; on a job within one host, the loopback (nothing leaves the node)."""
         if self.interface is not None or len(set(self.hosts)) != 1:
             return self.interface
-        names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
-        return "lo" if "lo" in names else None
+        return loopback_interface()
 
     def _serve(self, comm: Any) -> None:
         """Be the scheduler (rank 0) or a worker (ranks ≥ 2) until the driver shuts the cluster down.
@@ -258,10 +305,7 @@ class MPIModel(ExecutionModel):
 
         role = "scheduler" if comm.Get_rank() == SCHEDULER_RANK else "worker"
         try:
-            with (
-                dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}),
-                _serve_through_signals(f"rank {comm.Get_rank()} ({role})", self.signal_grace),
-            ):
+            with dask.config.set(QUIET_WORKER_CONFIG if self.tuned and role == "worker" else {}):
                 self._initialize(comm)
         except BaseException:
             log.exception("rank %d: the dask %s failed, aborting the MPI job", comm.Get_rank(), role)
@@ -269,7 +313,7 @@ class MPIModel(ExecutionModel):
         log.debug("rank %d: the dask %s has shut down", comm.Get_rank(), role)
 
     @contextmanager
-    def _drive(self, comm: Any) -> Iterator[Engine]:
+    def _drive(self, comm: Any, held: list[int], release: Callable[[], None]) -> Iterator[Engine]:
         import dask
         from distributed import Client
 
@@ -277,7 +321,11 @@ class MPIModel(ExecutionModel):
         self._initialize(comm)
         address = dask.config.get("scheduler_address")
         client: Client | None = None
-        try:
+        release()
+        try:  # from here a signal (PipelineInterrupted) or an error still shuts the cluster down
+            if held:
+                log.warning("received %s while the cluster started: stopping", signal.Signals(held[0]).name)
+                raise PipelineInterrupted(held[0])
             client = Client(address, timeout=self.worker_timeout)
             self._wait_for_workers(client)
             engine = FuturesEngine(client)
@@ -341,8 +389,91 @@ class MPIModel(ExecutionModel):
         )
 
 
+def loopback_interface() -> str | None:
+    """The name of the loopback interface (``"lo"``), ``None`` where there is none by that name."""
+    names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
+    return "lo" if "lo" in names else None
+
+
 @contextmanager
-def _serve_through_signals(who: str, grace: float) -> Iterator[None]:
+def leave_on_signals_while_blocked() -> Iterator[None]:
+    """For the block, a SIGINT/SIGTERM ends the process at once with 128 + the signal.
+
+    ``MPI_Init`` waits inside C for every rank to arrive, where Python's handlers cannot
+    run: a rank that a signal finds there would otherwise wait forever for a rank the same
+    signal ended. The signals are blocked in this thread and taken by a helper thread
+    (``sigwait``), which leaves the process; nothing of a job exists yet to clean up. After
+    the block, a signal that came meanwhile but after the helper left is delivered as usual.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    wake = signal.SIGUSR2
+    watched = {signal.SIGINT, signal.SIGTERM, wake}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+
+    def wait() -> None:
+        signum = signal.sigwait(watched)
+        if signum != wake:
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"gyre: interrupted by {name} while starting MPI; nothing was run\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+
+    helper = threading.Thread(target=wait, name="gyre-signals-during-mpi-init", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        if helper.ident is not None:
+            signal.pthread_kill(helper.ident, wake)
+        helper.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _hold_signals(held: list[int], grace: float) -> Callable[[], None]:
+    """Record SIGINT/SIGTERM in ``held`` instead of acting on them; returns what puts the handlers back.
+
+    The driver holds them while it meets the other ranks and the cluster starts (MPI calls
+    that cannot be left halfway), and acts on them once the cluster can be shut down again.
+    Should that not happen within ``grace`` seconds of the signal (a rank the same signal
+    ended before it reached MPI leaves the others waiting in a collective call), the process
+    leaves with 128 + the signal. Main thread only; the returned function may be called more than once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    deadline: list[threading.Timer] = []
+
+    def leave(signum: int) -> None:
+        log.error(
+            "rank 1 (driver): the cluster did not start within %g s of %s: leaving", grace, signal.Signals(signum).name
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def handler(signum: int, frame: Any) -> None:
+        held.append(signum)
+        if not deadline:
+            timer = threading.Timer(grace, leave, args=(signum,))
+            timer.daemon = True
+            timer.start()
+            deadline.append(timer)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def release() -> None:
+        for timer in deadline:
+            timer.cancel()
+        while previous:
+            signum, old = previous.popitem()
+            signal.signal(signum, old)
+
+    return release
+
+
+@contextmanager
+def serve_through_signals(who: str, grace: float) -> Iterator[None]:
     """Keep serving through SIGINT/SIGTERM for the block: the driver ends the cluster, or ``grace`` seconds do."""
     if threading.current_thread() is not threading.main_thread():
         yield

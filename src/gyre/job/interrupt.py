@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -26,7 +26,7 @@ from ..errors import PipelineInterrupted
 from ..result import TaskOutcome
 from .chains import RunChain
 
-__all__ = ["AGAIN_AFTER", "SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_on_signals"]
+__all__ = ["AGAIN_AFTER", "SAME_SIGNAL_WITHIN", "SIGNALS", "fill_unfinished", "stop_before_the_job", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,48 @@ def stop_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        left.set()
+        left.set()  # before the handlers go: the watcher must not signal into the previous ones
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+@contextmanager
+def _handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM for the block; the previous handlers afterwards."""
+    previous: dict[signal.Signals, Any] = {}
+    for signum in SIGNALS:
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def stop_before_the_job() -> Iterator[None]:
+    """SIGINT/SIGTERM before the job's own handling starts: ``PipelineInterrupted`` without a report.
+
+    ``gyre run`` and ``start_pipeline`` enter it first thing, so a signal while the pipeline
+    module is imported, the MPI ranks start or the workers join still ends the process with
+    status 128 + the signal, no traceback, every lock released on the way out. Once the job
+    runs, :func:`stop_on_signals` (driver) or the serving ranks' own handler takes over.
+    Main thread only; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[float] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received and time.monotonic() - received[0] < SAME_SIGNAL_WITHIN:
+            return  # the same signal from the launcher and the process group; the first is on its way out
+        received.append(time.monotonic())
+        log.warning("received %s before the job started: stopping", signal.Signals(signum).name)
+        raise PipelineInterrupted(signum)
+
+    with _handled_by(handler):
+        yield
 
 
 def fill_unfinished(chains: Sequence[RunChain], outcomes: Sequence[TaskOutcome], reason: str) -> list[TaskOutcome]:

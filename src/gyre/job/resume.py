@@ -354,7 +354,7 @@ class ManifestWriter:
             artifacts={k: dict(v) for k, v in outcome.artifacts.items()} if outcome.status == Status.DONE else {},
             metadata=_plain(dict(outcome.result.metadata)) if outcome.result is not None else {},
             gyre_version=__version__,
-            host=host_name(),
+            host=outcome.host or host_name(),  # where it ran; the driver's host for outcomes made without one
             worker=outcome.worker,
             started=timestamp(outcome.started),
             finished=timestamp(outcome.finished),

@@ -17,7 +17,7 @@ from ..execution.launcher import refuse_launched_copies
 from ..execution.sync import SyncEngine
 from ..job.costs import CostModel, cost_notes
 from ..job.deadline import NOT_STARTED, resolve_deadline
-from ..job.interrupt import stop_on_signals
+from ..job.interrupt import stop_before_the_job, stop_on_signals
 from ..job.logs import driver_log
 from ..job.options import JobOptions
 from ..job.prepare import plan_job, prepare_job
@@ -40,7 +40,7 @@ def run_job(
     """``start_pipeline`` with its options as one :class:`~gyre.job.options.JobOptions`: prepare, plan, run, report."""
     refuse_launched_copies(model, entry="start_pipeline")
     model.log_directory = log_dir(pipeline.workspace_path)
-    with ExitStack() as cluster:  # closed last: the cluster outlives the report's writing
+    with stop_before_the_job(), ExitStack() as cluster:  # closed last: the cluster outlives the report's writing
         # under mpiexec every rank runs this call and only the driver rank comes out of open(),
         # so the workspace, assets and logs are prepared once; otherwise the cluster starts
         # only once the plan says it is needed

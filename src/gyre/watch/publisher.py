@@ -29,14 +29,15 @@ def gyre_page_link(dashboard_link: str | None) -> str | None:
 
 
 def dashboard_lines(model: ExecutionModel, engine: Engine, *, gyre_page: bool) -> list[str]:
-    """What to print (once) and log about the dashboards: the links, and how to reach them on MPI."""
+    """What to print (once) and log about the dashboards: the links, the scheduler's host, how to reach them."""
     link = engine.dashboard_link
     if not link:
         return []
     where = ""
-    hosts = list(model.hosts)
-    if hosts and model.name == "mpi":
-        where = f" on {hosts[0]} (rank 0)"
+    mpi = model.name == "mpi"
+    host = model.scheduler_host or (model.hosts[0] if mpi and model.hosts else None)  # rank 0's
+    if host:
+        where = f" on {host}" + (" (rank 0)" if mpi else "")
     lines = [f"dask dashboard{where} at {link}"]
     if gyre_page:
         lines.append(f"gyre page{where} at {gyre_page_link(link)}")
