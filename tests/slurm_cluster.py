@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,6 +39,29 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _pids() -> list[int]:
+    return [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and int(entry.name) != os.getpid()
+    ]
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone meanwhile, or not ours to read
+        return b""
+
+
+def _describe(pid: int) -> str:
+    """A process as ``pid (job N): command line``, for a message."""
+    job = next((item for item in _environ(pid).split(b"\0") if item.startswith(b"SLURM_JOB_ID=")), b"=?")
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        command = "?"
+    return f"{pid} (job {job.split(b'=')[1].decode()}): {command[:200]}"
 
 
 def _sbin(name: str) -> str:
@@ -110,6 +134,9 @@ class SlurmCluster:
         """Cancel every job, then end the daemons this cluster started (SIGTERM, SIGKILL after 10 s)."""
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             self.run(["scancel", "--full", "--user", "root"], check=False, timeout=20)
+        for pid in self.wait_until_no_job_runs(timeout=15):  # none should outlive this cluster
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid.split()[0]), signal.SIGKILL)
         for name in reversed(list(self.processes)):
             process = self.processes.pop(name)
             process.send_signal(signal.SIGTERM)
@@ -144,6 +171,27 @@ class SlurmCluster:
         if done.returncode != 0:
             raise AssertionError(f"sbatch {' '.join(options)} {script} failed: {done.stderr}")
         return int(done.stdout.strip().split(";")[0])
+
+    def wait_until_no_job_runs(self, timeout: float = 30.0) -> list[str]:
+        """Wait until no process of an earlier job is left (their environment names a ``SLURM_JOB_ID``).
+
+        Slurm reports a job ended when its batch script has; its MPI ranks can take a moment
+        more to go, and a new MPI job started beside them on this one node can hang or fail in
+        ``MPI_Init``. Returns the processes still there after ``timeout`` (normally none).
+        """
+        end = time.monotonic() + timeout
+        while True:
+            left = self._job_processes()
+            if not left or time.monotonic() > end:
+                return [_describe(pid) for pid in left]
+            time.sleep(0.2)
+
+    def _job_processes(self) -> list[int]:
+        """The processes of this cluster's jobs: their environment names a job and this slurm.conf."""
+        mine = f"SLURM_CONF={self.conf}".encode()
+        return [
+            pid for pid in _pids() if b"SLURM_JOB_ID=" in (environ := _environ(pid)) and mine in environ.split(b"\0")
+        ]
 
     def job(self, job_id: int) -> dict[str, str]:
         """The fields of ``scontrol show job`` (JobState, ExitCode, StdOut, ...); empty once Slurm forgot it."""
@@ -187,6 +235,10 @@ class SlurmCluster:
             "\n".join(
                 [
                     "ClusterName=gyretest",
+                    # job ids never seen on this host before: MPICH names its shared memory after the
+                    # job step ("1.0"), and a segment a killed job left in /dev/shm makes the next job
+                    # of the same id hang in MPI_Init (real clusters never reuse an id)
+                    f"FirstJobId={random.randrange(100_000, 60_000_000)}",
                     f"SlurmctldHost={self.node}(127.0.0.1)",
                     "SlurmUser=root",
                     "SlurmdUser=root",

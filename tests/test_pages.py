@@ -181,7 +181,7 @@ def test_failures_are_grouped_with_their_tracebacks(tmp_path):
 
 def test_the_announcement_says_where_per_phase_progress_is():
     class Model:
-        name, hosts = "local", ()
+        name, hosts, scheduler_host = "local", (), None
 
         def dashboard_tunnel_hint(self) -> None:
             return None

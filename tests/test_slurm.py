@@ -171,6 +171,8 @@ def _submit(slurm, script: Path, *options: str, delay: str | None = None) -> int
     from faultphases import gyre_env
 
     env = {"PYTHONPATH": gyre_env()["PYTHONPATH"], **({"SLOW_SUM_DELAY": delay} if delay is not None else {})}
+    left = slurm.wait_until_no_job_runs()  # one MPI job at a time on this node (see below)
+    assert not left, f"processes of an earlier job still running after 30 s: {left}"
     return slurm.sbatch(script, *options, cwd=script.parent, env=env)
 
 
