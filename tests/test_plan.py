@@ -138,15 +138,16 @@ def test_forced_phases_and_inactive_phases(tmp_path, run_dir):
 def test_plan_entries_have_room_for_more_facts(tmp_path, run_dir):
     plan = gyre.plan(make(tmp_path, run_dir), 1, 2)
     task = plan.task("scale", 1)
-    assert task.facts == {}
-    extended = plan.with_facts({("scale", 1): {"cost": "file size"}}, cost_predictor="file size").task("scale", 1)
-    assert plan.with_facts(cost_predictor="file size").to_dict()["cost_predictor"] == "file size"
+    assert task.facts == {"predictor": "file size"}  # the cost model's, before any job gave it a time scale
+    extended = plan.with_facts({("scale", 1): {"note": "by hand"}}, origin="a test").task("scale", 1)
+    assert plan.with_facts(origin="a test").to_dict()["origin"] == "a test"
     assert extended.to_dict() == {
         "phase": "scale",
         "run": 1,
         "state": "compute",
         "reason": "not done before",
-        "cost": "file size",
+        "predictor": "file size",
+        "note": "by hand",
     }
 
 
@@ -182,6 +183,7 @@ def test_dry_run_exit_status_and_json(tmp_path, run_dir, capsys, monkeypatch):
         "runs": "1-3,5-6",
     } in data["groups"]
     task = next(t for t in data["tasks"] if t["phase"] == "stat" and t["run"] == 5)
+    assert task.pop("predictor") == "last duration" and task.pop("predicted_seconds") >= 0  # its own, last job
     assert task == {"phase": "stat", "run": 5, "state": "stale", "reason": "upstream phase 'sum' is recomputed"}
     assert calls(tmp_path / "ws", "sum") == [1, 2, 3, 5, 6]  # the dry runs computed nothing
     assert main(["run", spec, "--runs", "1-6", "--json"]) == 2  # --json without --dry-run is refused

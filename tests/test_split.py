@@ -258,3 +258,36 @@ def test_an_adaptive_child_of_split_phases_gets_the_runs_events(tmp_path, uneven
     assert mine["hits/run_0002.h5/event"].tolist() == list(range(SIZES[2]))  # the whole run's events
     # its draws come per block too, from generators keyed by its lineage as well
     assert mine["total/run_0002.h5/sum"] != values(tmp_path / "ws")["total/run_0002.h5/sum"]
+
+
+def test_the_plan_shows_the_parts_a_job_then_uses(tmp_path, uneven, client):
+    from gyre import plan
+
+    before = plan(pipeline(tmp_path, uneven, "ws"), 1, 6, n_procs=2)  # the client's 2 single-threaded workers
+    shown = before.to_dict()["parts"]
+    assert list(shown) == [1] and shown[1]["phases"] == ["noise", "hits"] and shown[1]["finished_parts"] == 0
+    text = before.render()
+    assert f"parts: run 1 in {len(shown[1]['events'])} parts (events 0-" in text and "'noise', 'hits'" in text
+    assert before.task("noise", 1).facts["parts"] == len(shown[1]["events"])
+    assert not (tmp_path / "ws").exists()  # a plan writes nothing
+    report = start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True)
+    used = [[p["first"], p["last"] + 1] for p in report.outcome("noise", 1).parts]
+    assert used == shown[1]["events"]
+    # one worker thread splits nothing; a cluster whose size is unknown before it starts says so
+    assert "no run is split on 1 worker thread" in plan(pipeline(tmp_path, uneven, "one"), 1, 6).render()
+    mpi = plan(pipeline(tmp_path, uneven, "mpi"), 1, 6, cluster="mpi")
+    assert "parts: decided once the cluster has started" in mpi.render() and "parts" not in mpi.to_dict()
+
+
+def test_the_plan_says_which_predictor_gives_each_cost(tmp_path, uneven, client):
+    from gyre import plan
+
+    fresh = plan(pipeline(tmp_path, uneven, "ws"), 1, 6)
+    assert {t.facts["predictor"] for t in fresh.tasks if t.state.computes} == {"file size"}
+    assert "predicted_seconds" not in fresh.task("noise", 1).facts  # no time scale before any job
+    assert "costs predicted per (phase, run): 'noise' 5 by file size" in fresh.render()
+    start_pipeline(pipeline(tmp_path, uneven, "ws"), 1, 6, client=client, disable_display=True)
+    again = plan(pipeline(tmp_path, uneven, "ws"), 1, 6, force=True)
+    task = again.task("noise", 1)
+    assert task.facts["predictor"] == "last duration" and task.facts["predicted_seconds"] > 0
+    assert "of work in all" in again.render() and again.to_dict()["predicted_seconds"] > 0

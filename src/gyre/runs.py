@@ -157,6 +157,17 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def duration_text(seconds: float, *, tenths_below: float = 0.0) -> str:
+    """A span for people: ``"42 s"``, ``"12 min"``, ``"3.4 h"``; tenths of a second below ``tenths_below``."""
+    if seconds < tenths_below:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def runs_phrase(runs: Sequence[int]) -> str:
     """``"run 7"`` or ``"runs 1-3,7"``: run numbers as ranges after the right word."""
     return f"run{'' if len(runs) == 1 else 's'} {format_runs(runs)}"

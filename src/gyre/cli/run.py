@@ -157,12 +157,22 @@ def print_plan(pipeline: Pipeline, args: argparse.Namespace, *, as_json: bool) -
     """Print the plan of ``pipeline`` over ``args.runs``; the plan's exit status (0: nothing to compute)."""
     from ..job.dryrun import dry_run
 
-    plan = dry_run(pipeline, args.runs[0], args.runs[1], plan_options(args))
+    n_threads = _local_threads(args)
+    plan = dry_run(pipeline, args.runs[0], args.runs[1], plan_options(args), n_threads=n_threads)
     if as_json:
         print(json.dumps(plan.to_dict(), indent=1))
     else:
         print(plan.render())
     return plan.exit_status
+
+
+def _local_threads(args: argparse.Namespace) -> int | None:
+    """The worker threads the job would have, when known before it starts (locally); they decide the parts."""
+    if not hasattr(args, "procs"):  # gyre validate: where it would run is not asked
+        return None
+    if args.mpi or args.scheduler_file is not None or args.address or wants_slurm(args):
+        return None
+    return 1 if args.sync else (args.procs or 1)
 
 
 def _model(args: argparse.Namespace) -> ExecutionModel:

@@ -26,6 +26,7 @@ from typing import Any
 from ..pipeline import Pipeline
 from ..runs import RunFile, discover_runs, format_runs, plural, runs_phrase
 from ..workspace.manifest import Manifest
+from .estimate import estimate
 from .options import JobOptions
 from .resume import TaskDecision, inactive_artifact_exists, plan_resume, stored_seed
 
@@ -104,6 +105,8 @@ class JobPlan:
     warnings: tuple[str, ...] = ()
     #: facts about the whole plan that other parts of gyre add (JSON-able; shown in ``--json``)
     facts: Mapping[str, Any] = field(default_factory=dict)
+    #: lines for people about costs and parts (``gyre.job.estimate``), shown by :meth:`render`
+    estimates: tuple[str, ...] = ()
 
     def with_facts(
         self,
@@ -189,6 +192,7 @@ class JobPlan:
             lines.append(
                 f"  {group.phase:<{width}}  {group.state.value:<13} {runs} ({format_runs(group.runs)}): {group.reason}"
             )
+        lines += [f"  {line}" for line in self.estimates]
         lines += [f"warning: {w}" for w in self.warnings]
         computed = sum(1 for t in self.tasks if t.state.computes)
         blocked = sum(1 for t in self.tasks if t.state == PlanState.MISSING_INPUT and t.run not in no_file)
@@ -220,8 +224,14 @@ class JobPlan:
         }
 
 
-def dry_run(pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions) -> JobPlan:
+def dry_run(
+    pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions, *, n_threads: int | None = None
+) -> JobPlan:
     """The plan of ``start_pipeline(pipeline, run_min, run_max, ...)`` with ``options``; computes nothing.
+
+    Each (phase, run) to compute also gets its predicted cost and predictor, and, when
+    ``n_threads`` (the worker threads the job would have) is known, the runs a phase's
+    ``Split`` would cut into parts get them (``gyre.job.estimate``).
 
     Raises what the job's first step would: ``SchemaMismatchError`` for phases that do not
     fit, ``NoRunsError`` when no run of the range has a file, ``ConfigError`` for an unknown
@@ -232,11 +242,12 @@ def dry_run(pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions)
         pipeline.trace_path, run_min, run_max, pattern=pipeline.run_pattern, runs_to_skip=options.runs_to_skip
     )
     seed = pipeline.seed if pipeline.seed is not None else stored_seed(pipeline.workspace_path)
+    manifest = Manifest(pipeline.workspace_path)
     resume = plan_resume(
         pipeline,
         selection,
         seed=_NO_SEED_YET if seed is None else seed,
-        manifest=Manifest(pipeline.workspace_path),
+        manifest=manifest,
         force=options.force,
         force_phases=options.force_phases,
         policy=options.resume,
@@ -259,6 +270,14 @@ def dry_run(pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions)
     ]
     order = {p.name: i for i, p in enumerate(pipeline.phases)}
     tasks.sort(key=lambda t: (order[t.phase], t.run))
+    foreseen = estimate(
+        pipeline, selection, resume, manifest, options, seed=_NO_SEED_YET if seed is None else seed, n_threads=n_threads
+    )
+    known = foreseen.tasks
+    tasks = [
+        replace(t, facts=known[(t.phase, t.run)]) if t.state.computes and (t.phase, t.run) in known else t
+        for t in tasks
+    ]
     return JobPlan(
         pipeline=pipeline.name,
         workspace=Path(pipeline.workspace_path),
@@ -271,6 +290,8 @@ def dry_run(pipeline: Pipeline, run_min: int, run_max: int, options: JobOptions)
         missing_runs=tuple(selection.missing),
         skipped_runs=tuple(selection.skipped),
         warnings=resume.warnings,
+        facts=foreseen.facts,
+        estimates=foreseen.lines,
     )
 
 

@@ -45,12 +45,15 @@ def plan(
     Takes ``start_pipeline``'s arguments, so a call can be turned into its plan by changing
     its name. The decisions are the resume planner's own: ``compute`` (never made, or the last
     attempt failed), ``stale`` (made, but its configuration, code version, run file, upstream
-    or artifact changed, or it is forced), ``cached`` or ``missing input``. The cluster options
-    are accepted and ignored: no cluster is started, no asset built, nothing written in the
-    workspace and no lock taken (see ``gyre.job.dryrun``). ``print(plan(...).render())`` shows it
-    grouped by phase and reason; ``.to_dict()`` is what ``gyre run --dry-run --json`` prints.
+    or artifact changed, or it is forced), ``cached`` or ``missing input``; each (phase, run)
+    to compute also has its predicted cost and the predictor that gave it. No cluster is
+    started, no asset built, nothing written in the workspace and no lock taken (see
+    ``gyre.job.dryrun``); of the cluster options only the worker threads of a local cluster
+    (``n_procs``) count: they decide which runs a ``Split`` phase cuts into parts.
+    ``print(plan(...).render())`` shows it grouped by phase and reason; ``.to_dict()`` is what
+    ``gyre run --dry-run --json`` prints.
     """
-    del n_procs, client, cluster  # where it would run does not change what would run
+    del client  # where it would run does not change what would run, only how big runs are cut
     options = job_options(
         runs_to_skip=runs_to_skip,
         disable_display=disable_display,
@@ -66,4 +69,19 @@ def plan(
         fuse=fuse,
         split=split,
     )
-    return dry_run(pipeline, run_min, run_max, options)
+    return dry_run(pipeline, run_min, run_max, options, n_threads=local_threads(n_procs, cluster))
+
+
+def local_threads(n_procs: int, cluster: ExecutionModel | str | None) -> int | None:
+    """The worker threads of a job started with ``n_procs`` and ``cluster``, when known before it starts.
+
+    A local cluster's are (``n_procs`` processes of one thread); an MPI job's, a scheduler's
+    or Slurm worker jobs' are known only once they have started.
+    """
+    if cluster is None or cluster == "local":
+        return max(1, n_procs)
+    if cluster == "sync":
+        return 1
+    if isinstance(cluster, ExecutionModel) and cluster.name in ("local", "sync"):
+        return max(1, int(getattr(cluster, "n_procs", 1))) * max(1, int(getattr(cluster, "threads_per_worker", 1)))
+    return None

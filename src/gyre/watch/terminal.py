@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from ..progress import progress_cell
 from ..result import FailureGroup, Status, TaskOutcome, group_failures
-from ..runs import plural
+from ..runs import duration_text, plural
 from .failures import failure_line
 from .notebook import NotebookView, in_notebook
 
@@ -202,7 +202,7 @@ class TerminalDisplay:
         eta = self.eta()
         text = f"gyre [{elapsed:7.1f} s] " + " | ".join(parts)
         if eta is not None and eta > 0:  # none on the last line, when everything has finished
-            text += f" | ETA {_duration(eta)}"
+            text += f" | ETA {duration_text(eta)}"
         if running:
             more = f" +{n_running - len(running)}" if n_running > len(running) else ""
             text += " | running: " + ", ".join(running) + more
@@ -341,14 +341,6 @@ def _short(message: dict[str, Any]) -> str:
     total, completed = message.get("total"), message.get("completed") or 0
     where = f"{message.get('phase')}#{message.get('run')}"
     return f"{where} {100 * completed / total:.0f}%" if total and completed else where
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _isatty(stream: IO[str]) -> bool:
