@@ -1,7 +1,7 @@
 # ruff: noqa: E402
 """Splitting a big run by event range: gyre whole vs split on 2 workers vs both ideals, and the model at scale.
 
-    python benchmarks/split.py [--repeats 3] [--events 20000] [--ms 1.0]
+    python benchmarks/split.py [--repeats 3] [--events 24000] [--ms 1.0]
 
 Eight run files, one of which holds ~70 % of the events, and one phase that costs ~1 ms of
 CPU per event (a small numpy iteration, calibrated here before anything is timed; ≥ 20 s of
@@ -198,7 +198,7 @@ def modelled(sizes: np.ndarray, workers: int, *, c_task: float = 1.2e-3) -> tupl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--events", type=int, default=20000, help="events in all (at ~1 ms each)")
+    parser.add_argument("--events", type=int, default=24000, help="events in all (at ~1 ms each)")
     parser.add_argument("--ms", type=float, default=1.0, help="milliseconds of work per event")
     args = parser.parse_args(argv)
 
