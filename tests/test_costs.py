@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import faultphases
@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 from faultphases import OffsetSum, pipeline_module
+from history import record_done as record
 from toyphases import ScalePhase, StatPhase, SumPhase, calls, make_run_files
 
 from gyre import CostModel, DeadlineReached, Manifest, Pipeline, SyncModel, discover_runs, start_pipeline
@@ -22,33 +23,12 @@ from gyre.job.deadline import NOT_STARTED, Deadline, default_margin, slurm_end_t
 from gyre.job.worker import TaskSpec, execute_phase
 from gyre.loader import load_pipeline
 from gyre.result import PhaseResult, Status
-from gyre.workspace.manifest import ManifestRecord, config_fingerprint
 
 SYNC = SyncModel(raise_errors=False)
 
 
 def make(tmp_path: Path, runs: Path, *, middle=None, seed: int = 11) -> Pipeline:
     return Pipeline([ScalePhase(), middle or SumPhase(), StatPhase()], [True] * 3, tmp_path / "ws", runs, seed=seed)
-
-
-def record(pipeline: Pipeline, phase_index: int, run: int, seconds: float, *, seed: int | None = None) -> None:
-    """Write a done record of (phase, run) that took ``seconds``, as a job would."""
-    phase = pipeline.phases[phase_index]
-    fingerprint, facts = config_fingerprint(phase, seed=pipeline.seed if seed is None else seed)
-    start = 1_700_000_000.0 + run
-    Manifest(pipeline.workspace_path).write(
-        ManifestRecord(
-            phase=phase.name,
-            run=run,
-            status="done",
-            fingerprint=f"fake-{run}",
-            config_fingerprint=fingerprint,
-            input_fingerprint="fake",
-            config=facts,
-            started=datetime.fromtimestamp(start, timezone.utc).isoformat(),
-            finished=datetime.fromtimestamp(start + seconds, timezone.utc).isoformat(),
-        )
-    )
 
 
 def padded_runs(directory: Path, events: dict[int, int], padding: dict[int, int]) -> None:

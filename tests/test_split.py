@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 from faultphases import gyre_env, wait_for
+from history import record_done
 from splitphases import HitsPhase, NoisePhase, TotalPhase, make_uneven_runs
 from toyphases import calls
 
@@ -291,3 +292,42 @@ def test_the_plan_says_which_predictor_gives_each_cost(tmp_path, uneven, client)
     task = again.task("noise", 1)
     assert task.facts["predictor"] == "last duration" and task.facts["predicted_seconds"] > 0
     assert "of work in all" in again.render() and again.to_dict()["predicted_seconds"] > 0
+
+
+def fake_history(pipe: Pipeline, seconds: dict[int, float]) -> None:
+    """Done records of every (phase, run) as an earlier job writes them, run ``r`` having taken ``seconds[r]``."""
+    for index in range(len(pipe.phases)):
+        for run, took in seconds.items():
+            record_done(pipe, index, run, took)
+
+
+def test_learned_costs_split_the_run_whose_events_cost_most_not_the_one_with_most_events(tmp_path, uneven):
+    from gyre import plan
+
+    first = plan(pipeline(tmp_path, uneven, "ws"), 1, 6, n_procs=2).to_dict()["parts"]
+    assert list(first) == [1]  # no history: by event counts, the run with most events
+    pipe = pipeline(tmp_path, uneven, "ws")
+    pipe.create_workspace()
+    # an earlier job found run 2's events ~100 times dearer than the others'
+    fake_history(pipe, {1: 1.0, 2: 8.0, 3: 0.06, 5: 0.05, 6: 0.03})
+    learned = plan(pipe, 1, 6, n_procs=2, force=True)
+    assert learned.task("noise", 2).facts["predictor"] == "last duration"
+    parts = learned.to_dict()["parts"]
+    assert list(parts) == [2] and len(parts[2]["events"]) > 1
+    assert parts[2]["events"][0][0] == 0 and parts[2]["events"][-1][1] == SIZES[2]
+
+
+def test_a_split_runs_learned_cost_is_the_work_of_its_parts_not_its_merge(tmp_path, uneven, client):
+    from gyre import CostModel, Manifest, discover_runs
+
+    pipe = pipeline(tmp_path, uneven, "ws")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "slow").write_text("0.3")  # each part of a split phase sleeps: work the merge does not do
+    report = start_pipeline(pipe, 1, 6, client=client, disable_display=True)
+    outcome = report.outcome("noise", 1)
+    work = sum(p["seconds"] for p in outcome.parts)
+    assert len(outcome.parts) > 1 and work >= 0.3 * len(outcome.parts)
+    selection = discover_runs(uneven, 1, 6)
+    predicted = CostModel.from_manifest(Manifest(pipe.workspace_path), pipe, selection).predict("noise", 1)
+    assert predicted.predictor == "last duration"
+    assert predicted.seconds == pytest.approx(work + outcome.duration, abs=0.01)

@@ -1,7 +1,8 @@
 """Learned costs: how long each (phase, run) should take, predicted from the manifest's history.
 
-Every finished (phase, run) is recorded with its start and end time. :class:`CostModel`
-turns those records into a :class:`Prediction` per (phase, run), from the first of:
+Every finished (phase, run) is recorded with its start and end time (a split run's record
+also with its parts' seconds, which count as its work). :class:`CostModel` turns
+those records into a :class:`Prediction` per (phase, run), from the first of:
 
 ``"last duration"``
     the (phase, run)'s own last duration under the same configuration (class, version,
@@ -14,7 +15,8 @@ turns those records into a :class:`Prediction` per (phase, run), from the first 
     no history for this phase: the run file's bytes, at the median byte rate of the phases
     that have one (``seconds`` is ``None`` when nothing in the workspace has any history).
 
-The driver orders runs by their predicted cost (largest first), the deadline keeps a
+The driver orders runs by their predicted cost (largest first), the splitting decision
+weighs a run's split work by it (``gyre.job.splitting``), the deadline keeps a
 (phase, run) from starting when it would end too late, and the display's ETA weighs what is
 left by it. ``CostModel.observe`` takes this job's own outcomes in as they arrive, so runs
 submitted later are predicted with what the job has learned.
@@ -100,7 +102,14 @@ def _duration(record: ManifestRecord) -> float | None:
         seconds = (datetime.fromisoformat(record.finished) - datetime.fromisoformat(record.started)).total_seconds()
     except ValueError:
         return None
-    return seconds if seconds >= 0 else None
+    if seconds < 0:
+        return None
+    return seconds + _parts_seconds(record.parts)
+
+
+def _parts_seconds(parts: Iterable[Mapping[str, Any]]) -> float:
+    """The work of a split (phase, run)'s parts: its own times are only its merge's."""
+    return sum(float(part.get("seconds") or 0.0) for part in parts)
 
 
 @dataclass(frozen=True)
@@ -175,8 +184,9 @@ class CostModel:
             return
         if outcome.phase not in self._history:
             return
-        self._last[(outcome.phase, outcome.run)] = outcome.duration
-        self._history[outcome.phase][outcome.run] = outcome.duration
+        seconds = outcome.duration + _parts_seconds(outcome.parts)
+        self._last[(outcome.phase, outcome.run)] = seconds
+        self._history[outcome.phase][outcome.run] = seconds
         self._fitted = False
 
     def predict(self, phase: str, run: int) -> Prediction:

@@ -100,10 +100,12 @@ def _parts(
     """Run → its split phases, event ranges and parts already finished; and one line per split run."""
     order = costs.largest_first(selection.found, computed_phases(resume))
     chains = compile_chains(pipeline, selection, seed=seed, token="plan", order=order)
+    cells = [(phase, run) for run, phases in computed_phases(resume).items() for phase in phases]
     split = split_chains(
         chains,
         resume,
         n_threads=n_threads,
+        cost=costs.predictor(cells),  # as the job decides: learned seconds, else event counts
         journal=PartJournal(pipeline.workspace_path),
         policy=options.resume,
         enabled=options.split,

@@ -11,8 +11,12 @@ for a run, whatever the cluster now, and reuses the parts it finished.
 
 The work of a (phase, run) comes from a cost predictor, any callable
 ``cost(phase_name, run_number) -> float`` (seconds or any relative unit, the same for every
-phase and run): by default the run's event count (:func:`event_cost`), or its file size if
-some run's events cannot be counted.
+phase and run): a job passes its learned seconds (``gyre.job.costs``: a run whose events
+cost more than others' is split sooner) when every (phase, run) it computes has them; by
+default, and on a first job, the run's event count (:func:`event_cost`), or its file size
+if some run's events cannot be counted. Either way the parts depend on what is known before
+the job starts (run files, the manifest's history, options, cluster size), never on this
+job's timing, and the plan (``gyre.plan``) shows the same parts the job then uses.
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from ..phase import Split
 from ..result import PhaseResult, Status, TaskOutcome
@@ -35,8 +38,8 @@ from .resume import ResumePlan
 
 __all__ = [
     "PARTS_PER_THREAD",
-    "CostModel",
     "SplitJob",
+    "WorkCost",
     "count_events",
     "event_cost",
     "part_key",
@@ -55,11 +58,8 @@ PARTS_PER_THREAD = 4
 _REUSABLE = ("not done before", "the last attempt failed")
 
 
-class CostModel(Protocol):
-    """Predicts the work of one (phase, run): seconds, or any unit shared by every phase and run."""
-
-    def __call__(self, phase: str, run: int) -> float:
-        """The predicted work of ``phase`` on ``run``."""
+#: the work of one (phase, run): ``cost(phase, run)``, in seconds or any unit shared by every phase and run
+WorkCost = Callable[[str, int], float]
 
 
 def part_key(key: str, index: int, count: int) -> str:
@@ -111,7 +111,7 @@ def count_events(chains: Sequence[RunChain], *, threads: int = 8) -> dict[int, i
     return {run: n for run, n in counted if n is not None}
 
 
-def event_cost(events: Mapping[int, int], sizes: Mapping[int, int]) -> CostModel:
+def event_cost(events: Mapping[int, int], sizes: Mapping[int, int]) -> WorkCost:
     """The default predictor: a (phase, run)'s work is its run's event count, or its file size
     if some run's events are unknown (one unit for the whole job)."""
     by_events = bool(events) and all(run in events for run in sizes)
@@ -128,7 +128,7 @@ def split_chains(
     plan: ResumePlan,
     *,
     n_threads: int,
-    cost: CostModel | None = None,
+    cost: WorkCost | None = None,
     journal: PartJournal | None = None,
     policy: ResumePolicy | None = None,
     enabled: bool = True,

@@ -104,8 +104,7 @@ def watched_run(
         chains,
         plan,
         n_threads=engine.n_threads,
-        # parts from event counts, so that they do not depend on recorded timings; the learned
-        # seconds are at hand as cost=costs.predictor(cells) (None when some cell has none)
+        cost=costs.predictor(cells),  # learned seconds; None (event counts) if a cell has none
         journal=parts,
         policy=options.resume,
         enabled=options.split,
