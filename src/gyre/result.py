@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["STATUSES", "FailureGroup", "PhaseResult", "Status", "TaskOutcome", "group_failures"]
+__all__ = ["STATUSES", "FailureGroup", "PhaseResult", "Status", "TaskOutcome", "group_failures", "parts_seconds"]
 
 
 @dataclass(frozen=True, init=False)
@@ -164,6 +164,13 @@ class TaskOutcome:
             return None
         return self.finished - self.started
 
+    @property
+    def work(self) -> float | None:
+        """Seconds of work of the (phase, run), if it ran: its task's, plus its parts' for a split run
+        (whose own task is only the merge)."""
+        duration = self.duration
+        return None if duration is None else duration + parts_seconds(self.parts)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # received from a worker: one copy of each phase name, status and worker address for
         # all the outcomes a driver keeps (tens of thousands on a large job), not one each
@@ -176,6 +183,11 @@ class TaskOutcome:
 
 #: what differs between near-identical failure messages of different runs: numbers, paths, quoted values
 _VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|(?:/[^\s:,()]+)+|0x[0-9a-f]+|\d+(?:\.\d+)?")
+
+
+def parts_seconds(parts: Iterable[Mapping[str, Any]]) -> float:
+    """The seconds a split (phase, run)'s parts took (their summaries' ``seconds``), in all."""
+    return sum(float(part.get("seconds") or 0.0) for part in parts)
 
 
 @dataclass(frozen=True)

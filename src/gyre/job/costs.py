@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import GyreError
 from ..pipeline import Pipeline
-from ..result import Status, TaskOutcome
+from ..result import Status, TaskOutcome, parts_seconds
 from ..runs import RunFile, RunSelection, find_runs
 from ..workspace.manifest import Manifest, ManifestRecord, config_fingerprint, digest
 from .resume import ResumePlan
@@ -104,12 +104,7 @@ def _duration(record: ManifestRecord) -> float | None:
         return None
     if seconds < 0:
         return None
-    return seconds + _parts_seconds(record.parts)
-
-
-def _parts_seconds(parts: Iterable[Mapping[str, Any]]) -> float:
-    """The work of a split (phase, run)'s parts: its own times are only its merge's."""
-    return sum(float(part.get("seconds") or 0.0) for part in parts)
+    return seconds + parts_seconds(record.parts)  # a split run's record times only its merge
 
 
 @dataclass(frozen=True)
@@ -180,11 +175,11 @@ class CostModel:
 
     def task_done(self, outcome: TaskOutcome) -> None:
         """Learn from an outcome of this job (a computed (phase, run) with its duration): a driver listener."""
-        if outcome.status != Status.DONE or outcome.lineage or outcome.duration is None:
+        seconds = outcome.work
+        if outcome.status != Status.DONE or outcome.lineage or seconds is None:
             return
         if outcome.phase not in self._history:
             return
-        seconds = outcome.duration + _parts_seconds(outcome.parts)
         self._last[(outcome.phase, outcome.run)] = seconds
         self._history[outcome.phase][outcome.run] = seconds
         self._fitted = False

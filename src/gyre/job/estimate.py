@@ -98,9 +98,10 @@ def _parts(
     n_threads: int,
 ) -> tuple[dict[int, dict[str, Any]], list[str]]:
     """Run → its split phases, event ranges and parts already finished; and one line per split run."""
-    order = costs.largest_first(selection.found, computed_phases(resume))
+    computed = computed_phases(resume)
+    order = costs.largest_first(selection.found, computed)
     chains = compile_chains(pipeline, selection, seed=seed, token="plan", order=order)
-    cells = [(phase, run) for run, phases in computed_phases(resume).items() for phase in phases]
+    cells = [(phase, run) for run, phases in computed.items() for phase in phases]
     split = split_chains(
         chains,
         resume,

@@ -275,7 +275,7 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
             for phase in report.phases:
                 status = report.status(phase, run)
                 outcome: TaskOutcome | None = None if status == Status.MISSING else report.outcome(phase, run)
-                duration = _work_seconds(outcome) if outcome is not None else None
+                duration = outcome.work if outcome is not None else None
                 text = _MARK[status] + (f" {duration:5.2f}s" if duration is not None and status == Status.DONE else "")
                 cells.append(text.rjust(widths[len(cells)]))
             lines.append("  " + str(run).rjust(6) + "  " + "  ".join(cells))
@@ -285,13 +285,6 @@ def render_report(report: PipelineReport, *, max_runs: int = 40) -> str:
     if report.notes:
         lines += ["", *[f"  note: {note}" for note in report.notes]]
     return "\n".join(lines)
-
-
-def _work_seconds(outcome: TaskOutcome) -> float | None:
-    """The seconds a (phase, run) took: its task's, plus its parts' for a split run."""
-    if outcome.duration is None:
-        return None
-    return outcome.duration + sum(float(part.get("seconds") or 0.0) for part in outcome.parts)
 
 
 def render_parts(outcomes: Sequence[TaskOutcome], *, max_lines: int = 40) -> list[str]:

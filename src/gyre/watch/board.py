@@ -125,9 +125,8 @@ class RunBoard:
                 )
                 self._finished_cells.add((outcome.phase, outcome.run))
                 self._running.pop((outcome.phase, outcome.run), None)
-                if outcome.duration is not None and outcome.phase in self._durations:
-                    # a split run's work is its parts' and its merge's
-                    work = outcome.duration + sum(float(p.get("seconds") or 0.0) for p in outcome.parts)
+                work = outcome.work  # a split run's: its parts' and its merge's
+                if work is not None and outcome.phase in self._durations:
                     self._durations[outcome.phase].append(work)
             if outcome.started is not None and outcome.finished is not None:
                 self._bars.append(
